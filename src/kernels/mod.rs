@@ -1,0 +1,5 @@
+//! The only place with raw numeric loops over whole buffers: the GEMM entry point
+//! and the activation functions with their derivatives.
+
+pub mod act;
+pub mod gemm;

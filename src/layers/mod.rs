@@ -1,0 +1,55 @@
+//! Non-recurrent layers and the [`Layer`] trait every layer implements.
+//!
+//! Each layer caches what its backward pass needs during `forward(.., training)`
+//! and returns the input gradient from `backward`; parameter gradients are
+//! *accumulated* into the layer's [`Params`] (call `zero_grad` between steps).
+
+use crate::params::Params;
+use crate::tensor::Tensor;
+use crate::Result;
+
+/// Data flowing between layers: a tensor and, for sequences, an optional
+/// per-step mask `[batch, time]` of 0.0/1.0 (Keras's `mask_zero` / `Masking`).
+#[derive(Debug, Clone, Default)]
+pub struct Flow {
+    /// The values. Integer inputs (token ids) are carried as exact f32 values.
+    pub x: Tensor,
+    /// 1.0 where a step is real, 0.0 where it is padding.
+    pub mask: Option<Tensor>,
+}
+
+impl Flow {
+    /// A flow without a mask.
+    pub fn new(x: Tensor) -> Self {
+        Flow { x, mask: None }
+    }
+}
+
+/// A shape with `None` for a free dimension (the batch, or a variable length).
+pub type Shape = Vec<Option<usize>>;
+
+/// A layer with an explicit forward and backward pass.
+pub trait Layer: Send + std::fmt::Debug {
+    /// The instance name, e.g. `lstm_1`.
+    fn name(&self) -> &str;
+    /// The Keras class name printed by `summary()`, e.g. `LSTM`.
+    fn type_name(&self) -> &'static str;
+    /// Output shape (batch dimension included, as `None`) for an input shape; errors
+    /// name both shapes when they are incompatible.
+    fn output_shape(&self, input: &[Option<usize>]) -> Result<Shape>;
+    /// Forward pass. In training mode it caches what `backward` needs and applies dropout.
+    fn forward(&mut self, input: Flow, training: bool) -> Result<Flow>;
+    /// Backward pass for the last training forward: takes d(loss)/d(output),
+    /// accumulates parameter gradients and returns d(loss)/d(input).
+    fn backward(&mut self, d_output: Tensor) -> Result<Tensor>;
+    /// The layer's parameters (empty for layers without any).
+    fn params(&self) -> Vec<&Params> {
+        Vec::new()
+    }
+    /// The layer's parameters, mutable.
+    fn params_mut(&mut self) -> Vec<&mut Params> {
+        Vec::new()
+    }
+    /// Clears any state kept between calls (stateful RNNs).
+    fn reset_states(&mut self) {}
+}

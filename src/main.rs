@@ -1,0 +1,3 @@
+fn main() {
+    println!("gated {}", env!("CARGO_PKG_VERSION"));
+}
