@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 pub mod error;
+#[doc(hidden)]
+pub mod gradcheck;
 pub mod init;
 pub mod kernels;
 pub mod layers;
