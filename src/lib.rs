@@ -13,12 +13,14 @@ pub mod init;
 pub mod kernels;
 pub mod layers;
 pub mod params;
+pub mod recurrent;
 pub mod rng;
 pub mod tensor;
 
 pub use error::{Error, Result};
 pub use init::Initializer;
 pub use kernels::act::Activation;
+pub use layers::Layer;
 pub use params::Params;
 pub use rng::Rng;
 pub use tensor::Tensor;

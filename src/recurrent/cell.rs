@@ -1,0 +1,357 @@
+//! The [`Cell`] trait: what a recurrence must provide so that the one RNN driver
+//! ([`super::Rnn`]) can run it forward and backward through time, and
+//! [`CellCore`], the weights and projections every built-in cell shares.
+//!
+//! A cell sees one time step of a batch; the driver owns the loop over time,
+//! masking, dropout, direction, stacking and the whole-sequence GEMMs.
+
+use super::config::CellConfig;
+use crate::kernels::gemm::{sgemm, Trans};
+use crate::params::{Params, SlotId};
+use crate::rng::Rng;
+use crate::Result;
+
+/// Buffers of one forward step. `B` = batch, `H` = units, `GW` = gate width.
+pub struct StepForward<'a> {
+    /// Rows in the batch.
+    pub batch: usize,
+    /// Input projection of this step, bias included: `[B, GW]`.
+    pub xw: &'a [f32],
+    /// The recurrent input, h_prev after recurrent dropout: `[B, H]`.
+    pub h_rec: &'a [f32],
+    /// The previous hidden state: `[B, H]`.
+    pub h_prev: &'a [f32],
+    /// The previous cell state `[B, H]` (empty for cells without one).
+    pub c_prev: &'a [f32],
+    /// The new hidden state, written: `[B, H]`.
+    pub h: &'a mut [f32],
+    /// The new cell state, written (empty for cells without one).
+    pub c: &'a mut [f32],
+    /// What the backward pass will need, written: `[B, cache_width]`.
+    pub cache: &'a mut [f32],
+    /// Scratch space of `[B, GW]`.
+    pub scratch: &'a mut [f32],
+}
+
+/// Buffers of one backward step.
+pub struct StepBackward<'a> {
+    /// Rows in the batch.
+    pub batch: usize,
+    /// d(loss)/d(h) of this step's output state: `[B, H]`.
+    pub dh: &'a [f32],
+    /// d(loss)/d(c) of this step's cell state (empty for cells without one).
+    pub dc: &'a [f32],
+    /// The forward step's recurrent input: `[B, H]`.
+    pub h_rec: &'a [f32],
+    /// The forward step's previous hidden state: `[B, H]`.
+    pub h_prev: &'a [f32],
+    /// The forward step's previous cell state (empty for cells without one).
+    pub c_prev: &'a [f32],
+    /// The forward step's new hidden state: `[B, H]`.
+    pub h: &'a [f32],
+    /// The forward step's cache: `[B, cache_width]`.
+    pub cache: &'a [f32],
+    /// Written: d(loss)/d(input projection) `[B, GW]`.
+    pub dxw: &'a mut [f32],
+    /// Written when [`Cell::separate_recurrent_grad`]: d(loss)/d(recurrent
+    /// pre-activations) `[B, GW]`; otherwise empty (it equals `dxw`).
+    pub drec: &'a mut [f32],
+    /// Written (overwritten): the direct part of d(loss)/d(h_prev), not through `h_rec`.
+    pub dh_prev: &'a mut [f32],
+    /// Written (overwritten): d(loss)/d(c_prev) (empty for cells without one).
+    pub dc_prev: &'a mut [f32],
+    /// Written (overwritten): d(loss)/d(h_rec).
+    pub dh_rec: &'a mut [f32],
+    /// Scratch space of `[B, GW]`.
+    pub scratch: &'a mut [f32],
+}
+
+/// A recurrence the RNN driver can run. Implemented by [`super::SimpleRnnCell`],
+/// [`super::LstmCell`] and [`super::GruCell`].
+pub trait Cell: Send + Sync + std::fmt::Debug {
+    /// The shared weights and options.
+    fn core(&self) -> &CellCore;
+    /// The shared weights and options, mutable.
+    fn core_mut(&mut self) -> &mut CellCore;
+    /// 1 for cells with only h, 2 for cells with h and c.
+    fn state_count(&self) -> usize;
+    /// Floats cached per batch row per step for the backward pass.
+    fn cache_width(&self) -> usize;
+    /// Whether the recurrent pre-activation gradients differ from the input ones.
+    fn separate_recurrent_grad(&self) -> bool;
+    /// One forward step.
+    fn step(&self, io: StepForward<'_>);
+    /// One backward step.
+    fn step_backward(&self, io: StepBackward<'_>);
+    /// After the backward loop: adds d(loss)/d(weight_hh) and d(loss)/d(bias_hh)
+    /// from the recurrent inputs `h_rec_all [N, H]`, the caches `[N, cache_width]`
+    /// and the recurrent gradients `drec_all [N, GW]` of all N = T*B rows.
+    fn accumulate_recurrent_grads(
+        &mut self,
+        h_rec_all: &[f32],
+        cache_all: &[f32],
+        drec_all: &[f32],
+        n: usize,
+    );
+
+    /// The options.
+    fn config(&self) -> &CellConfig {
+        &self.core().config
+    }
+    /// Hidden units.
+    fn units(&self) -> usize {
+        self.core().config.units
+    }
+    /// Input features.
+    fn input_size(&self) -> usize {
+        self.core().config.input_size
+    }
+}
+
+/// Weights and options shared by the built-in cells, in PyTorch's layout:
+/// `weight_ih [GW, I]`, `weight_hh [GW, H]`, `bias_ih [GW]`, `bias_hh [GW]`.
+#[derive(Debug, Clone)]
+pub struct CellCore {
+    /// The options the cell was built with.
+    pub config: CellConfig,
+    /// The weights and their gradients.
+    pub params: Params,
+    /// Slot of `weight_ih`.
+    pub w_ih: SlotId,
+    /// Slot of `weight_hh`.
+    pub w_hh: SlotId,
+    /// Slot of `bias_ih` (Keras's single bias when there is one bias).
+    pub b_ih: Option<SlotId>,
+    /// Slot of `bias_hh` (two-bias layouts only).
+    pub b_hh: Option<SlotId>,
+}
+
+impl CellCore {
+    /// Creates and initialises the weights. `suffix` completes PyTorch's names,
+    /// e.g. `_l0` or `_l1_reverse`.
+    pub fn new(config: CellConfig, suffix: &str, rng: &mut Rng) -> Result<Self> {
+        config.validate()?;
+        let (i, h, gw) = (config.input_size, config.units, config.gate_width());
+        let mut params = Params::new();
+        let w_ih = params.add(&format!("weight_ih{suffix}"), &[gw, i]);
+        let w_hh = params.add(&format!("weight_hh{suffix}"), &[gw, h]);
+        let b_ih = config
+            .use_bias
+            .then(|| params.add(&format!("bias_ih{suffix}"), &[gw]));
+        let b_hh = config
+            .has_bias_hh()
+            .then(|| params.add(&format!("bias_hh{suffix}"), &[gw]));
+        config
+            .kernel_initializer
+            .fill(params.value_mut(w_ih), gw, i, h, rng);
+        // Keras draws the recurrent kernel as one [H, GW] matrix; ours is its transpose.
+        config
+            .recurrent_initializer
+            .fill(params.value_mut(w_hh), gw, h, h, rng);
+        for b in [b_ih, b_hh].into_iter().flatten() {
+            config
+                .bias_initializer
+                .fill(params.value_mut(b), gw, 1, h, rng);
+        }
+        if config.unit_forget_bias && config.kind == super::CellKind::Lstm {
+            if let Some(b) = b_ih {
+                params.value_mut(b)[h..2 * h]
+                    .iter_mut()
+                    .for_each(|v| *v = 1.0);
+            }
+            if let Some(b) = b_hh {
+                params.value_mut(b)[h..2 * h]
+                    .iter_mut()
+                    .for_each(|v| *v = 0.0);
+            }
+        }
+        Ok(CellCore {
+            config,
+            params,
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+        })
+    }
+
+    /// `xw [n, GW] = x [n, I] W_ih^T + bias_ih (+ bias_hh when `fold_bias_hh`)`.
+    pub fn project_input(&self, x: &[f32], n: usize, xw: &mut [f32], fold_bias_hh: bool) {
+        let (i, gw) = (self.config.input_size, self.config.gate_width());
+        let w = self.params.value(self.w_ih);
+        sgemm(Trans::N, Trans::T, n, gw, i, 1.0, x, i, w, i, 0.0, xw, gw);
+        let hh = if fold_bias_hh { self.b_hh } else { None };
+        for b in [self.b_ih, hh].into_iter().flatten() {
+            let bias = self.params.value(b);
+            for row in xw.chunks_exact_mut(gw).take(n) {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+        }
+    }
+
+    /// `out [n, cols] = h [n, H] W_hh[rows]^T (+ bias_hh[rows])` for the gate
+    /// rows `first_row..first_row + cols` of `weight_hh`; `h` has row stride `ld_h`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn project_recurrent(
+        &self,
+        h: &[f32],
+        ld_h: usize,
+        n: usize,
+        first_row: usize,
+        cols: usize,
+        out: &mut [f32],
+        ld_out: usize,
+        add_bias_hh: bool,
+    ) {
+        let units = self.config.units;
+        let w = &self.params.value(self.w_hh)[first_row * units..];
+        sgemm(
+            Trans::N,
+            Trans::T,
+            n,
+            cols,
+            units,
+            1.0,
+            h,
+            ld_h,
+            w,
+            units,
+            0.0,
+            out,
+            ld_out,
+        );
+        if let (true, Some(b)) = (add_bias_hh, self.b_hh) {
+            let bias = &self.params.value(b)[first_row..first_row + cols];
+            for row in out.chunks_mut(ld_out).take(n) {
+                row[..cols].iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+        }
+    }
+
+    /// `dh [n, H] (+)= d [n, cols] W_hh[rows]` for gate rows starting at `first_row`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn recurrent_input_grad(
+        &self,
+        d: &[f32],
+        ld_d: usize,
+        n: usize,
+        first_row: usize,
+        cols: usize,
+        dh: &mut [f32],
+        accumulate: bool,
+    ) {
+        let units = self.config.units;
+        let w = &self.params.value(self.w_hh)[first_row * units..];
+        let beta = if accumulate { 1.0 } else { 0.0 };
+        sgemm(
+            Trans::N,
+            Trans::N,
+            n,
+            units,
+            cols,
+            1.0,
+            d,
+            ld_d,
+            w,
+            units,
+            beta,
+            dh,
+            units,
+        );
+    }
+
+    /// `dx [n, I] = dxw [n, GW] W_ih`.
+    pub fn input_grad(&self, dxw: &[f32], n: usize, dx: &mut [f32]) {
+        let (i, gw) = (self.config.input_size, self.config.gate_width());
+        let w = self.params.value(self.w_ih);
+        sgemm(Trans::N, Trans::N, n, i, gw, 1.0, dxw, gw, w, i, 0.0, dx, i);
+    }
+
+    /// `d weight_ih += dxw^T x`, `d bias_ih += sum_rows dxw` (and `d bias_hh` too
+    /// when it was folded into the input projection).
+    pub fn accumulate_input_grads(
+        &mut self,
+        x: &[f32],
+        dxw: &[f32],
+        n: usize,
+        bias_hh_folded: bool,
+    ) {
+        let (i, gw) = (self.config.input_size, self.config.gate_width());
+        let r = self.params.slots()[self.w_ih].range();
+        sgemm(
+            Trans::T,
+            Trans::N,
+            gw,
+            i,
+            n,
+            1.0,
+            dxw,
+            gw,
+            x,
+            i,
+            1.0,
+            &mut self.params.grads[r],
+            i,
+        );
+        let hh = if bias_hh_folded { self.b_hh } else { None };
+        for b in [self.b_ih, hh].into_iter().flatten() {
+            add_column_sums(dxw, gw, n, 0, gw, self.params.grad_mut(b));
+        }
+    }
+
+    /// `d weight_hh[rows] += d^T h`, and `d bias_hh[rows] += sum_rows d` when
+    /// `bias` — for gate rows `first_row..first_row + cols`; `d` has row stride `ld_d`,
+    /// `h` has row stride `ld_h`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn accumulate_recurrent(
+        &mut self,
+        h: &[f32],
+        ld_h: usize,
+        d: &[f32],
+        ld_d: usize,
+        n: usize,
+        first_row: usize,
+        cols: usize,
+        bias: bool,
+    ) {
+        let units = self.config.units;
+        let r = self.params.slots()[self.w_hh].range();
+        let g = &mut self.params.grads[r][first_row * units..];
+        sgemm(
+            Trans::T,
+            Trans::N,
+            cols,
+            units,
+            n,
+            1.0,
+            d,
+            ld_d,
+            h,
+            ld_h,
+            1.0,
+            g,
+            units,
+        );
+        if let (true, Some(b)) = (bias, self.b_hh) {
+            let gb = &mut self.params.grad_mut(b)[first_row..first_row + cols];
+            add_column_sums(d, ld_d, n, 0, cols, gb);
+        }
+    }
+}
+
+/// `out[j] += sum_r m[r, first + j]` for `j < cols`, over `n` rows of stride `ld`.
+pub(crate) fn add_column_sums(
+    m: &[f32],
+    ld: usize,
+    n: usize,
+    first: usize,
+    cols: usize,
+    out: &mut [f32],
+) {
+    for row in m.chunks(ld).take(n) {
+        out[..cols]
+            .iter_mut()
+            .zip(&row[first..first + cols])
+            .for_each(|(o, v)| *o += v);
+    }
+}
