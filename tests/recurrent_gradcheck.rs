@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Finite-difference gradient checks of the recurrent layers: every parameter,
 //! the input and the initial state, for every cell and every option that
 //! changes the maths.

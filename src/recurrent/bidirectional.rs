@@ -241,20 +241,21 @@ impl Bidirectional {
     /// Merges two aligned outputs.
     fn merge(&self, f: &Tensor, b: &Tensor) -> Result<Tensor> {
         let (fd, bd) = (f.data(), b.data());
-        let data: Vec<f32> =
-            match self.merge {
-                MergeMode::Concat => concat_features(fd, bd, self.forward.units()),
-                MergeMode::Sum => fd.iter().zip(bd).map(|(x, y)| x + y).collect(),
-                MergeMode::Mul => fd.iter().zip(bd).map(|(x, y)| x * y).collect(),
-                MergeMode::Ave => fd.iter().zip(bd).map(|(x, y)| 0.5 * (x + y)).collect(),
-                MergeMode::None => return Err(Error::invalid(
+        let data: Vec<f32> = match self.merge {
+            MergeMode::Concat => concat_features(fd, bd, self.forward.units()),
+            MergeMode::Sum => fd.iter().zip(bd).map(|(x, y)| x + y).collect(),
+            MergeMode::Mul => fd.iter().zip(bd).map(|(x, y)| x * y).collect(),
+            MergeMode::Ave => fd.iter().zip(bd).map(|(x, y)| 0.5 * (x + y)).collect(),
+            MergeMode::None => {
+                return Err(Error::invalid(
                     "merge_mode",
                     format!(
                         "{}: merge_mode none gives two outputs; use Bidirectional::forward_pair",
                         self.name
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let mut shape = f.shape().to_vec();
         if let Some(last) = shape.last_mut() {
             *last = self.output_units();
