@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! Reference facts: the scratch SimpleRNN of VECTORS.md section 3, Keras's
 //! parameter counts (section 2), and Keras's GRU (reset_after = false) and
 //! LSTM layouts against an independent f64 implementation of Keras's equations.
