@@ -12,6 +12,7 @@ pub mod gradcheck;
 pub mod init;
 pub mod kernels;
 pub mod layers;
+pub mod model;
 pub mod params;
 pub mod recurrent;
 pub mod rng;

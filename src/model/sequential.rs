@@ -1,0 +1,249 @@
+//! A Sequential model: layers applied one after another, with explicit forward
+//! and backward passes.
+
+use crate::layers::{Flow, Layer, Shape};
+use crate::params::Params;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+
+/// The model's input: per-sample shape (no batch) and element type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputSpec {
+    /// Per-sample shape; `None` for a variable length.
+    pub shape: Vec<Option<usize>>,
+    /// `true` for integer token ids (int32), `false` for float32 features.
+    pub integer: bool,
+}
+
+/// Layers applied in order.
+#[derive(Debug)]
+pub struct Sequential {
+    name: String,
+    input: InputSpec,
+    layers: Vec<Box<dyn Layer>>,
+}
+
+impl Sequential {
+    /// An empty model taking `input`.
+    pub fn new(name: &str, input: InputSpec) -> Self {
+        Sequential {
+            name: name.to_string(),
+            input,
+            layers: Vec::new(),
+        }
+    }
+
+    /// The model name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The input description.
+    pub fn input(&self) -> &InputSpec {
+        &self.input
+    }
+
+    /// Keras's name for the input layer.
+    pub fn input_name(&self) -> &'static str {
+        "input_1"
+    }
+
+    /// The input shape with the batch dimension (`None`) in front.
+    pub fn input_shape_with_batch(&self) -> Shape {
+        std::iter::once(None)
+            .chain(self.input.shape.iter().copied())
+            .collect()
+    }
+
+    /// Appends a layer after checking that it accepts the current output shape;
+    /// the error names both layers and the shape.
+    pub fn add(&mut self, layer: Box<dyn Layer>) -> Result<()> {
+        let prev = self.output_shape()?;
+        if let Err(e) = layer.output_shape(&prev) {
+            let after = self.layers.last().map_or("the input".to_string(), |l| {
+                format!("{} ({})", l.name(), l.type_name())
+            });
+            return Err(Error::invalid(
+                "model",
+                format!(
+                    "layer {} ({}) cannot follow {after}, whose output shape is {}: {e}",
+                    layer.name(),
+                    layer.type_name(),
+                    super::format_shape(&prev)
+                ),
+            ));
+        }
+        if self.layers.iter().any(|l| l.name() == layer.name()) {
+            return Err(Error::invalid(
+                "model",
+                format!("two layers are named {:?}", layer.name()),
+            ));
+        }
+        self.layers.push(layer);
+        Ok(())
+    }
+
+    /// The layers in order.
+    pub fn layers(&self) -> &[Box<dyn Layer>] {
+        &self.layers
+    }
+
+    /// The layers in order, mutable.
+    pub fn layers_mut(&mut self) -> &mut [Box<dyn Layer>] {
+        &mut self.layers
+    }
+
+    /// Output shape of every layer, batch first.
+    pub fn layer_output_shapes(&self) -> Result<Vec<Shape>> {
+        let mut shape = self.input_shape_with_batch();
+        let mut out = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            shape = l.output_shape(&shape)?;
+            out.push(shape.clone());
+        }
+        Ok(out)
+    }
+
+    /// The model's output shape, batch first.
+    pub fn output_shape(&self) -> Result<Shape> {
+        Ok(self
+            .layer_output_shapes()?
+            .pop()
+            .unwrap_or_else(|| self.input_shape_with_batch()))
+    }
+
+    /// Checks a batch against the input spec: rank, fixed dimensions, and for
+    /// integer inputs that every value is a non-negative integer.
+    pub fn check_input(&self, x: &Tensor) -> Result<()> {
+        let want = self.input_shape_with_batch();
+        let ok = x.rank() == want.len()
+            && want
+                .iter()
+                .zip(x.shape())
+                .all(|(w, &g)| w.is_none_or(|w| w == g));
+        if !ok {
+            return Err(Error::shape(
+                format!("{} input", self.name),
+                super::format_shape(&want),
+                x.shape(),
+            ));
+        }
+        if self.input.integer {
+            if let Some((i, v)) = x
+                .data()
+                .iter()
+                .enumerate()
+                .find(|(_, v)| v.fract() != 0.0 || **v < 0.0 || !v.is_finite())
+            {
+                return Err(Error::invalid(
+                    "input",
+                    format!("element {i} is {v}, but the model takes integer token ids"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forward pass through every layer.
+    pub fn forward(&mut self, x: Tensor, training: bool) -> Result<Tensor> {
+        self.check_input(&x)?;
+        let mut flow = Flow::new(x);
+        for l in &mut self.layers {
+            flow = l.forward(flow, training)?;
+        }
+        Ok(flow.x)
+    }
+
+    /// Backward pass for the last training forward; accumulates every layer's
+    /// parameter gradients.
+    pub fn backward(&mut self, d_output: Tensor) -> Result<()> {
+        let mut d = d_output;
+        for l in self.layers.iter_mut().rev() {
+            d = l.backward(d)?;
+        }
+        Ok(())
+    }
+
+    /// Clears stateful layers' carried states.
+    pub fn reset_states(&mut self) {
+        self.layers.iter_mut().for_each(|l| l.reset_states());
+    }
+
+    /// Every parameter group, layer by layer.
+    pub fn params(&self) -> Vec<&Params> {
+        self.layers.iter().flat_map(|l| l.params()).collect()
+    }
+
+    /// Every parameter group, mutable.
+    pub fn params_mut(&mut self) -> Vec<&mut Params> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.params_mut())
+            .collect()
+    }
+
+    /// Sets every gradient to zero.
+    pub fn zero_grad(&mut self) {
+        self.params_mut().into_iter().for_each(Params::zero_grad);
+    }
+
+    /// (total, trainable) parameter counts, Keras's way.
+    pub fn param_counts(&self) -> (usize, usize) {
+        let ps = self.params();
+        (
+            ps.iter().map(|p| p.len()).sum(),
+            ps.iter().map(|p| p.trainable_len()).sum(),
+        )
+    }
+
+    /// Named weights as `<layer name>.<PyTorch parameter name>`, e.g. `lstm_1.weight_ih_l0`.
+    pub fn named_weights(&self) -> Vec<(String, Vec<usize>, &[f32])> {
+        let mut out = Vec::new();
+        for l in &self.layers {
+            for p in l.params() {
+                for s in p.slots() {
+                    out.push((
+                        format!("{}.{}", l.name(), s.name),
+                        s.shape.clone(),
+                        &p.values[s.range()],
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Sets one weight by its `<layer>.<param>` name, checking the shape.
+    pub fn set_weight(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<()> {
+        let (layer, param) = name.split_once('.').ok_or_else(|| {
+            Error::invalid(
+                "weight name",
+                format!("{name:?} is not <layer>.<parameter>"),
+            )
+        })?;
+        let l = self
+            .layers
+            .iter_mut()
+            .find(|l| l.name() == layer)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "weight name",
+                    format!("{name:?}: the model has no layer {layer:?}"),
+                )
+            })?;
+        for p in l.params_mut() {
+            if p.find(param).is_some() {
+                return p.set(param, shape, data);
+            }
+        }
+        Err(Error::invalid(
+            "weight name",
+            format!("{name:?}: layer {layer} has no parameter {param:?}"),
+        ))
+    }
+
+    /// Keras's summary table.
+    pub fn summary(&self) -> String {
+        super::summary::summary(self)
+    }
+}
