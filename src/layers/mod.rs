@@ -53,3 +53,60 @@ pub trait Layer: Send + std::fmt::Debug {
     /// Clears any state kept between calls (stateful RNNs).
     fn reset_states(&mut self) {}
 }
+
+pub mod activation;
+pub mod dense;
+pub mod dropout;
+pub mod embedding;
+pub mod masking;
+pub mod time_distributed;
+
+#[cfg(test)]
+mod testutil;
+
+pub use activation::{ActivationKind, ActivationLayer};
+pub use dense::{Dense, DenseConfig};
+pub use dropout::{Dropout, DropoutConfig};
+pub use embedding::{Embedding, EmbeddingConfig};
+pub use masking::Masking;
+pub use time_distributed::TimeDistributed;
+
+/// The error `backward` returns when no training forward pass has been cached.
+pub(crate) fn no_cache(name: &str, type_name: &str) -> crate::Error {
+    crate::Error::invalid(
+        "backward",
+        format!(
+            "layer {name} ({type_name}): backward called without a preceding forward pass in training mode"
+        ),
+    )
+}
+
+/// Errors unless `d_output` has exactly the shape of the cached output.
+pub(crate) fn check_d_output(
+    name: &str,
+    type_name: &str,
+    expected: &[usize],
+    d_output: &Tensor,
+) -> Result<()> {
+    if d_output.shape() != expected {
+        return Err(crate::Error::shape(
+            format!("layer {name} ({type_name}) backward: d_output"),
+            expected,
+            d_output.shape(),
+        ));
+    }
+    Ok(())
+}
+
+/// Formats a multi-index such as `[1, 3]` for error messages.
+pub(crate) fn format_index(flat: usize, shape: &[usize]) -> String {
+    let mut idx = vec![0usize; shape.len()];
+    let mut rest = flat;
+    for (d, &n) in shape.iter().enumerate().rev() {
+        let n = n.max(1);
+        idx[d] = rest % n;
+        rest /= n;
+    }
+    let parts: Vec<String> = idx.iter().map(|i| i.to_string()).collect();
+    format!("[{}]", parts.join(", "))
+}
