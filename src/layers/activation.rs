@@ -174,8 +174,8 @@ mod tests {
         assert!(y.data().iter().all(|v| v.is_finite()));
         let e = [(-2.0f32).exp(), (-1.0f32).exp(), 1.0];
         let s: f32 = e.iter().sum();
-        for i in 0..3 {
-            assert!((y.data()[i] - e[i] / s).abs() < 1e-6);
+        for (got, ei) in y.data().iter().zip(e) {
+            assert!((got - ei / s).abs() < 1e-6);
         }
         assert!((y.data()[3..].iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert_eq!(l.type_name(), "Activation");

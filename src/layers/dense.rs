@@ -408,6 +408,21 @@ mod tests {
     }
 
     #[test]
+    fn parameter_gradients_accumulate() {
+        let mut d = dense(3, 4, DenseConfig::new(3).activation(Activation::Tanh));
+        let x = randt(&mut Rng::new(7), &[2, 4]);
+        let up = randt(&mut Rng::new(8), &[2, 3]);
+        d.forward(Flow::new(x), true).unwrap();
+        d.backward(up.clone()).unwrap();
+        let once = d.params()[0].grads.clone();
+        assert!(once.iter().all(|g| *g != 0.0));
+        d.backward(up).unwrap();
+        for (twice, once) in d.params()[0].grads.iter().zip(&once) {
+            assert!((twice - 2.0 * once).abs() < 1e-6);
+        }
+    }
+
+    #[test]
     fn initialisers() {
         let d = Dense::new("d", 16, DenseConfig::new(8), &mut Rng::new(0)).unwrap();
         let l = (6.0f32 / 24.0).sqrt();

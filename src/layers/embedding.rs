@@ -336,6 +336,17 @@ mod tests {
     }
 
     #[test]
+    fn gradients_accumulate_across_calls() {
+        let mut e = layer(false);
+        let x = Tensor::from_vec(&[1, 2], vec![2.0, 2.0]).unwrap();
+        e.forward(Flow::new(x), true).unwrap();
+        let up = Tensor::from_vec(&[1, 2, 3], vec![1.0, 2.0, 3.0, 0.5, 0.5, 0.5]).unwrap();
+        e.backward(up.clone()).unwrap();
+        e.backward(up).unwrap();
+        assert_eq!(&e.params()[0].grad(0)[6..9], &[3.0, 5.0, 7.0]);
+    }
+
+    #[test]
     fn backward_returns_zeros_and_errors() {
         let mut e = layer(false);
         assert!(e
