@@ -347,6 +347,23 @@ mod tests {
     }
 
     #[test]
+    fn lecture_embedding_counts_and_shape() {
+        // Embedding(400001, 50), frozen pretrained vectors: 20,000,050 parameters.
+        let e = Embedding::new(
+            "embedding_1",
+            EmbeddingConfig::new(400_001, 50).trainable(false),
+            &mut Rng::new(0),
+        )
+        .unwrap();
+        assert_eq!(e.params()[0].len(), 20_000_050);
+        assert_eq!(e.params()[0].trainable_len(), 0);
+        assert_eq!(
+            e.output_shape(&[None, Some(10)]).unwrap(),
+            vec![None, Some(10), Some(50)]
+        );
+    }
+
+    #[test]
     fn backward_returns_zeros_and_errors() {
         let mut e = layer(false);
         assert!(e

@@ -3,6 +3,32 @@
 //! Each layer caches what its backward pass needs during `forward(.., training)`
 //! and returns the input gradient from `backward`; parameter gradients are
 //! *accumulated* into the layer's [`Params`] (call `zero_grad` between steps).
+//!
+//! ```
+//! use gated::layers::{ActivationLayer, Dense, DenseConfig, Embedding, EmbeddingConfig, Flow, Layer};
+//! use gated::{Rng, Tensor};
+//!
+//! # fn main() -> gated::Result<()> {
+//! let mut rng = Rng::new(42);
+//! let mut emb = Embedding::new("embedding_1", EmbeddingConfig::new(100, 8).mask_zero(true), &mut rng)?;
+//! let mut dense = Dense::new("dense_1", 8, DenseConfig::new(5), &mut rng)?;
+//! let mut softmax = ActivationLayer::from_name("activation_1", "softmax")?;
+//!
+//! // Two sequences of three token ids, the second padded with 0.
+//! let ids = Tensor::from_vec(&[2, 3], vec![4.0, 17.0, 9.0, 0.0, 3.0, 3.0])?;
+//! let h = emb.forward(Flow::new(ids), true)?;
+//! assert_eq!(h.mask.as_ref().map(|m| m.data().to_vec()), Some(vec![1.0, 1.0, 1.0, 0.0, 1.0, 1.0]));
+//! let p = softmax.forward(dense.forward(h, true)?, true)?;
+//! assert_eq!(p.x.shape(), &[2, 3, 5]);
+//!
+//! // Backward: d(loss)/d(probabilities) in, parameter gradients accumulated.
+//! let d = softmax.backward(Tensor::from_vec(&[2, 3, 5], vec![0.1; 30])?)?;
+//! let d = dense.backward(d)?;
+//! emb.backward(d)?;
+//! assert_eq!(dense.params()[0].len(), 8 * 5 + 5);
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::params::Params;
 use crate::tensor::Tensor;

@@ -1,5 +1,8 @@
 //! `TimeDistributed`: applies a layer to every time step independently by
 //! folding the time axis into the batch, `[B, T, ...] -> [B*T, ...]`.
+//!
+//! The incoming mask `[B, T]` is passed through to the output unchanged; the
+//! inner layer sees no mask, and any mask it emits is dropped.
 
 use super::{check_d_output, no_cache, Flow, Layer, Shape};
 use crate::params::Params;
