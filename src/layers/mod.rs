@@ -3,6 +3,32 @@
 //! Each layer caches what its backward pass needs during `forward(.., training)`
 //! and returns the input gradient from `backward`; parameter gradients are
 //! *accumulated* into the layer's [`Params`] (call `zero_grad` between steps).
+//!
+//! ```
+//! use gated::layers::{ActivationLayer, Dense, DenseConfig, Embedding, EmbeddingConfig, Flow, Layer};
+//! use gated::{Rng, Tensor};
+//!
+//! # fn main() -> gated::Result<()> {
+//! let mut rng = Rng::new(42);
+//! let mut emb = Embedding::new("embedding_1", EmbeddingConfig::new(100, 8).mask_zero(true), &mut rng)?;
+//! let mut dense = Dense::new("dense_1", 8, DenseConfig::new(5), &mut rng)?;
+//! let mut softmax = ActivationLayer::from_name("activation_1", "softmax")?;
+//!
+//! // Two sequences of three token ids, the second padded with 0.
+//! let ids = Tensor::from_vec(&[2, 3], vec![4.0, 17.0, 9.0, 0.0, 3.0, 3.0])?;
+//! let h = emb.forward(Flow::new(ids), true)?;
+//! assert_eq!(h.mask.as_ref().map(|m| m.data().to_vec()), Some(vec![1.0, 1.0, 1.0, 0.0, 1.0, 1.0]));
+//! let p = softmax.forward(dense.forward(h, true)?, true)?;
+//! assert_eq!(p.x.shape(), &[2, 3, 5]);
+//!
+//! // Backward: d(loss)/d(probabilities) in, parameter gradients accumulated.
+//! let d = softmax.backward(Tensor::from_vec(&[2, 3, 5], vec![0.1; 30])?)?;
+//! let d = dense.backward(d)?;
+//! emb.backward(d)?;
+//! assert_eq!(dense.params()[0].len(), 8 * 5 + 5);
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::params::Params;
 use crate::tensor::Tensor;
@@ -52,4 +78,61 @@ pub trait Layer: Send + std::fmt::Debug {
     }
     /// Clears any state kept between calls (stateful RNNs).
     fn reset_states(&mut self) {}
+}
+
+pub mod activation;
+pub mod dense;
+pub mod dropout;
+pub mod embedding;
+pub mod masking;
+pub mod time_distributed;
+
+#[cfg(test)]
+mod testutil;
+
+pub use activation::{ActivationKind, ActivationLayer};
+pub use dense::{Dense, DenseConfig};
+pub use dropout::{Dropout, DropoutConfig};
+pub use embedding::{Embedding, EmbeddingConfig};
+pub use masking::Masking;
+pub use time_distributed::TimeDistributed;
+
+/// The error `backward` returns when no training forward pass has been cached.
+pub(crate) fn no_cache(name: &str, type_name: &str) -> crate::Error {
+    crate::Error::invalid(
+        "backward",
+        format!(
+            "layer {name} ({type_name}): backward called without a preceding forward pass in training mode"
+        ),
+    )
+}
+
+/// Errors unless `d_output` has exactly the shape of the cached output.
+pub(crate) fn check_d_output(
+    name: &str,
+    type_name: &str,
+    expected: &[usize],
+    d_output: &Tensor,
+) -> Result<()> {
+    if d_output.shape() != expected {
+        return Err(crate::Error::shape(
+            format!("layer {name} ({type_name}) backward: d_output"),
+            expected,
+            d_output.shape(),
+        ));
+    }
+    Ok(())
+}
+
+/// Formats a multi-index such as `[1, 3]` for error messages.
+pub(crate) fn format_index(flat: usize, shape: &[usize]) -> String {
+    let mut idx = vec![0usize; shape.len()];
+    let mut rest = flat;
+    for (d, &n) in shape.iter().enumerate().rev() {
+        let n = n.max(1);
+        idx[d] = rest % n;
+        rest /= n;
+    }
+    let parts: Vec<String> = idx.iter().map(|i| i.to_string()).collect();
+    format!("[{}]", parts.join(", "))
 }
