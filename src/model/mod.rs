@@ -2,6 +2,7 @@
 //! spec format and the model directory.
 
 mod sequential;
+pub mod spec;
 mod summary;
 
 pub use sequential::{InputSpec, Sequential};

@@ -1,0 +1,129 @@
+//! Model specs and Keras's summary table (VECTORS.md section 1).
+
+use gated::model::spec::{load_spec, parse_spec};
+use std::path::Path;
+
+fn example(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+#[test]
+fn emojify_summary_matches_keras_number_for_number() {
+    let spec = load_spec(&example("emojify_v2.toml"), 0).unwrap();
+    let text = spec.model.summary();
+    let rows = [
+        "Layer (type)                 Output Shape              Param #",
+        "input_1 (InputLayer)         (None, 10)                0",
+        "embedding_1 (Embedding)      (None, 10, 50)            20000050",
+        "lstm_1 (LSTM)                (None, 10, 128)           91648",
+        "dropout_1 (Dropout)          (None, 10, 128)           0",
+        "lstm_2 (LSTM)                (None, 128)               131584",
+        "dropout_2 (Dropout)          (None, 128)               0",
+        "dense_1 (Dense)              (None, 5)                 645",
+        "activation_1 (Activation)    (None, 5)                 0",
+        "Total params: 20,223,927",
+        "Trainable params: 20,223,927",
+        "Non-trainable params: 0",
+    ];
+    let lines: Vec<&str> = text.lines().collect();
+    let mut at = 0;
+    for row in rows {
+        let pos = lines[at..]
+            .iter()
+            .position(|l| *l == row)
+            .unwrap_or_else(|| panic!("missing or out of order: {row:?}\n{text}"));
+        at += pos + 1;
+    }
+    assert_eq!(lines.iter().filter(|l| l.starts_with("====")).count(), 2);
+}
+
+#[test]
+fn frozen_embedding_counts() {
+    let spec = load_spec(&example("emojify_v2_frozen.toml"), 0).unwrap();
+    let text = spec.model.summary();
+    assert!(text.contains("Total params: 20,223,927\n"), "{text}");
+    assert!(text.contains("Trainable params: 223,877\n"), "{text}");
+    assert!(
+        text.contains("Non-trainable params: 20,000,050\n"),
+        "{text}"
+    );
+}
+
+fn err(spec: &str) -> String {
+    parse_spec(Path::new("bad.toml"), spec, false, 0)
+        .unwrap_err()
+        .to_string()
+}
+
+const HEAD: &str = "name = \"m\"\n[input]\nshape = [7, 3]\ndtype = \"float32\"\n";
+
+#[test]
+fn spec_errors_name_file_line_and_options() {
+    let e = err(&format!(
+        "{HEAD}[[layer]]\ntype = \"lstm\"\nunits = 4\n\n[[layer]]\ntype = \"lstmm\"\nunits = 3\n"
+    ));
+    assert!(
+        e.contains("bad.toml")
+            && e.contains("line 10")
+            && e.contains("lstmm")
+            && e.contains("simple_rnn"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{HEAD}[[layer]]\ntype = \"lstm\"\nunits = 4\nunitz = 5\n"
+    ));
+    assert!(
+        e.contains("line 8") && e.contains("unitz") && e.contains("return_sequences"),
+        "{e}"
+    );
+    let e = err(&format!(
+        "{HEAD}[[layer]]\ntype = \"lstm\"\nunits = 4\n[[layer]]\ntype = \"lstm\"\nunits = 2\n"
+    ));
+    assert!(
+        e.contains("lstm_2 (LSTM)") && e.contains("lstm_1 (LSTM)") && e.contains("(None, 4)"),
+        "{e}"
+    );
+    let e = err(&format!("{HEAD}[[layer]]\ntype = \"gru\"\nunits = 0\n"));
+    assert!(e.contains("units") && e.contains('0'), "{e}");
+    let e =
+        err("[input]\nshape = [3]\ndtype = \"complex\"\n[[layer]]\ntype = \"dense\"\nunits = 2\n");
+    assert!(e.contains("complex"), "{e}");
+    let e = err("this is = not toml [");
+    assert!(e.contains("bad.toml") && e.contains("TOML"), "{e}");
+}
+
+#[test]
+fn nested_wrappers_and_json() {
+    let spec = format!(
+        "{HEAD}[[layer]]\ntype = \"bidirectional\"\nmerge_mode = \"sum\"\n[layer.layer]\ntype = \"gru\"\nunits = 6\nreturn_sequences = true\n\n\
+         [[layer]]\ntype = \"rnn\"\nreturn_sequences = true\ncells = [{{ type = \"lstm\", units = 5 }}, {{ type = \"simple_rnn\", units = 4 }}]\n\n\
+         [[layer]]\ntype = \"time_distributed\"\n[layer.layer]\ntype = \"dense\"\nunits = 2\n"
+    );
+    let m = parse_spec(Path::new("ok.toml"), &spec, false, 0).unwrap();
+    let s = m.summary();
+    assert!(
+        s.contains("bidirectional_1 (Bidirectional) (None, 7, 6)")
+            || s.contains("bidirectional_1 (Bidirectio"),
+        "{s}"
+    );
+    assert!(
+        s.contains("(None, 7, 6)") && s.contains(&(2 * (3 * (6 * 9 + 12))).to_string()),
+        "{s}"
+    );
+    assert!(
+        s.contains("rnn_1 (RNN)") && s.contains("(None, 7, 4)"),
+        "{s}"
+    );
+    assert!(
+        s.contains("time_distributed_1 (TimeDistributed)")
+            || s.contains("time_distributed_1 (TimeDi"),
+        "{s}"
+    );
+    let json = r#"{"name": "j", "input": {"shape": [5], "dtype": "int32"},
+        "layer": [{"type": "embedding", "input_dim": 20, "output_dim": 4, "mask_zero": true},
+                  {"type": "simple_rnn", "units": 3}, {"type": "dense", "units": 1, "activation": "sigmoid"}]}"#;
+    let m = parse_spec(Path::new("m.json"), json, true, 0).unwrap();
+    assert_eq!(m.param_counts().0, 20 * 4 + (3 * 7 + 3) + 4);
+}
