@@ -88,7 +88,7 @@ impl Rng {
     /// Uniform integer in [0, n); n must be positive.
     pub fn below(&mut self, n: usize) -> usize {
         // Lemire's multiply-shift; the bias is below 2^-32 for n < 2^32.
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// Fisher-Yates shuffle.

@@ -16,5 +16,5 @@ pub use npy::{read_npy, write_npy, write_npy_i32};
 pub use npz::{read_npz, write_npz, NpzArray};
 pub use weights::{
     load_safetensors, load_safetensors_with_metadata, save_safetensors,
-    save_safetensors_with_metadata,
+    save_safetensors_with_metadata, NamedTensors,
 };

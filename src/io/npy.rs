@@ -105,9 +105,11 @@ pub fn parse_header(bytes: &[u8], path: &Path) -> Result<NpyHeader> {
         1 => (2usize, false),
         2 => (4, false),
         3 => (4, true),
-        _ => return Err(bad(format!(
+        _ => {
+            return Err(bad(format!(
             "unsupported .npy format version {major}.{minor} at byte 6 (1.0, 2.0 and 3.0 are read)"
-        ))),
+        )))
+        }
     };
     let start = 8 + len_bytes;
     if bytes.len() < start {
@@ -472,7 +474,7 @@ impl Lit {
         match self {
             Lit::Str(s) => format!("the string '{s}'"),
             Lit::Int(n) => format!("the integer {n}"),
-            Lit::Bool(b) => format!("{}", if *b { "True" } else { "False" }),
+            Lit::Bool(b) => (if *b { "True" } else { "False" }).to_string(),
             Lit::None => "None".into(),
             Lit::Tuple(_) => "a tuple".into(),
             Lit::List(_) => "a list".into(),

@@ -557,8 +557,8 @@ impl<'a> Vm<'a> {
                     return self.err(
                         at,
                         format!(
-                            "unsupported opcode 0x{other:02x} ('{}')",
-                            (other as char).escape_default()
+                            "unsupported opcode {} (0x{other:02x}); only a NumPy object array of int lists is read",
+                            opcode_name(other)
                         ),
                     )
                 }
@@ -657,6 +657,45 @@ impl<'a> Vm<'a> {
     }
 }
 
+/// The pickle name of an opcode this reader does not run, for messages.
+fn opcode_name(op: u8) -> String {
+    let name = match op {
+        b'}' => "EMPTY_DICT",
+        b'd' => "DICT",
+        b's' => "SETITEM",
+        b'u' => "SETITEMS",
+        b'0' => "POP",
+        b'1' => "POP_MARK",
+        b'2' => "DUP",
+        b'P' => "PERSID",
+        b'Q' => "BINPERSID",
+        b'I' => "INT",
+        b'L' => "LONG",
+        b'F' => "FLOAT",
+        b'G' => "BINFLOAT",
+        b'S' => "STRING",
+        b'V' => "UNICODE",
+        b'g' => "GET",
+        b'p' => "PUT",
+        b'i' => "INST",
+        b'o' => "OBJ",
+        0x81 => "NEWOBJ",
+        0x82 => "EXT1",
+        0x83 => "EXT2",
+        0x84 => "EXT4",
+        0x8f => "EMPTY_SET",
+        0x90 => "ADDITEMS",
+        0x91 => "FROZENSET",
+        0x92 => "NEWOBJ_EX",
+        0x96 => "BYTEARRAY8",
+        0x97 => "NEXT_BUFFER",
+        0x98 => "READONLY_BUFFER",
+        _ if op.is_ascii_graphic() => return format!("'{}'", op as char),
+        _ => "(unknown)",
+    };
+    name.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -705,7 +744,7 @@ mod tests {
         );
         let e = run(b"\x80\x02\x00").unwrap_err().to_string();
         assert!(
-            e.contains("unsupported opcode 0x00") && e.contains("byte 2"),
+            e.contains("unsupported opcode (unknown) (0x00)") && e.contains("byte 2"),
             "{e}"
         );
     }

@@ -11,6 +11,9 @@ use crate::io::atomic::write_atomic;
 use crate::io::npy::{bf16_to_f32, f16_to_f32};
 use crate::{Error, Result, Tensor};
 
+/// Tensors with their names, as loaded.
+pub type NamedTensors = Vec<(String, Tensor)>;
+
 /// Saves named tensors as F32 to `path`, atomically. Names must be unique.
 pub fn save_safetensors(path: impl AsRef<Path>, tensors: &[(&str, &Tensor)]) -> Result<()> {
     save_safetensors_with_metadata(path, tensors, &HashMap::new())
@@ -51,7 +54,7 @@ pub fn save_safetensors_with_metadata(
 }
 
 /// Loads every tensor of a `.safetensors` file as f32, sorted by name.
-pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
+pub fn load_safetensors(path: impl AsRef<Path>) -> Result<NamedTensors> {
     Ok(load_safetensors_with_metadata(path)?.0)
 }
 
@@ -59,7 +62,7 @@ pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>>
 /// string map (empty when absent).
 pub fn load_safetensors_with_metadata(
     path: impl AsRef<Path>,
-) -> Result<(Vec<(String, Tensor)>, HashMap<String, String>)> {
+) -> Result<(NamedTensors, HashMap<String, String>)> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     decode_safetensors(&bytes, path)
@@ -68,7 +71,7 @@ pub fn load_safetensors_with_metadata(
 fn decode_safetensors(
     bytes: &[u8],
     path: &Path,
-) -> Result<(Vec<(String, Tensor)>, HashMap<String, String>)> {
+) -> Result<(NamedTensors, HashMap<String, String>)> {
     let bad = |e: safetensors::SafeTensorError| {
         Error::file(path, format!("not a valid .safetensors file: {e:?}"))
     };
@@ -77,35 +80,36 @@ fn decode_safetensors(
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
         let data = view.data();
-        let values: Vec<f32> =
-            match view.dtype() {
-                Dtype::F32 => data
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-                Dtype::F64 => data
-                    .chunks_exact(8)
-                    .map(|c| {
-                        let mut b = [0u8; 8];
-                        b.copy_from_slice(c);
-                        f64::from_le_bytes(b) as f32
-                    })
-                    .collect(),
-                Dtype::F16 => data
-                    .chunks_exact(2)
-                    .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-                    .collect(),
-                Dtype::BF16 => data
-                    .chunks_exact(2)
-                    .map(|c| bf16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-                    .collect(),
-                other => return Err(Error::file(
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F64 => data
+                .chunks_exact(8)
+                .map(|c| {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(c);
+                    f64::from_le_bytes(b) as f32
+                })
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|c| bf16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            other => {
+                return Err(Error::file(
                     path,
                     format!(
                         "tensor '{name}' has dtype {other:?}; only F32, F64, F16 and BF16 are read"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let t = Tensor::from_vec(view.shape(), values)
             .map_err(|e| Error::file(path, format!("tensor '{name}': {e}")))?;
         out.push((name, t));
