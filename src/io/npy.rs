@@ -261,7 +261,7 @@ pub fn decode_data(header: &NpyHeader, data: &[u8], path: &Path) -> Result<Tenso
     let bad = |msg: String| Error::file(path, msg);
     if header.dtype == Dtype::Object {
         return Err(bad(format!(
-            "dtype '{}' is an object (pickled) array, not a numeric tensor",
+            "dtype '{}' is an object (pickled) array, not a numeric tensor (object arrays of int lists are read from .npz files by read_npz)",
             header.descr
         )));
     }

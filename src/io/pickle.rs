@@ -720,6 +720,28 @@ mod tests {
         assert_eq!(run(&sample()).unwrap(), vec![vec![1, 300], vec![-2]]);
     }
 
+    /// Python 2's numpy wrote `str` objects as SHORT_BINSTRING.
+    #[test]
+    fn python2_strings() {
+        let s = sample();
+        let mut py2 = Vec::new();
+        let mut i = 0;
+        while i < s.len() {
+            if s[i..].starts_with(b"C\x01b") {
+                py2.extend_from_slice(b"U\x01b");
+                i += 3;
+            } else if s[i..].starts_with(b"X\x02\x00\x00\x00O8") {
+                py2.extend_from_slice(b"U\x02O8");
+                i += 7;
+            } else {
+                py2.push(s[i]);
+                i += 1;
+            }
+        }
+        assert!(py2.len() < s.len());
+        assert_eq!(run(&py2).unwrap(), vec![vec![1, 300], vec![-2]]);
+    }
+
     #[test]
     fn truncations_and_corruptions_are_errors() {
         let s = sample();
