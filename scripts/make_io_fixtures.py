@@ -38,6 +38,11 @@ def object_npy_bytes(arr, protocol):
     return buf.getvalue()
 
 
+def member(name):
+    """A zip member with a fixed timestamp, so the fixtures are reproducible."""
+    return zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     base = np.arange(12, dtype=np.float64).reshape(3, 4) * 0.5 - 1.25
@@ -77,13 +82,13 @@ def main():
     seqs = np.array([[5, 6, 7], [70000], [-1, 0]], dtype=object)
     with zipfile.ZipFile(p("pickles.npz"), "w", zipfile.ZIP_STORED) as z:
         for proto in (2, 3, 4, 5):
-            z.writestr(f"x_p{proto}.npy", object_npy_bytes(seqs, proto))
-        z.writestr("x_equal.npy", object_npy_bytes(np.array([[1, 2], [3, 4]], dtype=object), 3))
-        z.writestr("w.npy", npy_bytes(base.astype(np.float32)))
+            z.writestr(member(f"x_p{proto}.npy"), object_npy_bytes(seqs, proto))
+        z.writestr(member("x_equal.npy"), object_npy_bytes(np.array([[1, 2], [3, 4]], dtype=object), 3))
+        z.writestr(member("w.npy"), npy_bytes(base.astype(np.float32)))
 
     # An object array holding something other than int lists.
     with zipfile.ZipFile(p("bad_object.npz"), "w", zipfile.ZIP_STORED) as z:
-        z.writestr("s.npy", object_npy_bytes(np.array(["a", {"k": 1}], dtype=object), 3))
+        z.writestr(member("s.npy"), object_npy_bytes(np.array(["a", {"k": 1}], dtype=object), 3))
 
 
 if __name__ == "__main__":
