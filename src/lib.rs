@@ -47,6 +47,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod gradcheck;
 pub mod init;
+pub mod io;
 pub mod kernels;
 pub mod layers;
 pub mod model;
