@@ -15,6 +15,7 @@ pub mod layers;
 pub mod params;
 pub mod rng;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use init::Initializer;
