@@ -918,7 +918,9 @@ mod tests {
             assert_eq!(frozen.values, before_a, "{name}");
             assert!(
                 a.values.iter().zip(&before_a).all(|(x, y)| x != y),
-                "{name}: every trainable value moves: {:?} -> {:?}", before_a, a.values
+                "{name}: every trainable value moves: {:?} -> {:?}",
+                before_a,
+                a.values
             );
             // The state of frozen groups stays at its initial value.
             let init = opt.algorithm().buffer_init();
