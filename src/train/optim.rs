@@ -3,8 +3,9 @@
 //!
 //! An [`Optimizer`] holds one [`Algorithm`] (the hyperparameters) and its state:
 //! per parameter group, flat buffers parallel to [`Params::values`] (moments,
-//! accumulators) and a step count per slot. State is allocated on the first
-//! [`Optimizer::step`]. Only slots with `trainable` set are read or written;
+//! accumulators) and a step count per slot, as PyTorch counts steps per
+//! parameter. A group's buffers are allocated on the first [`Optimizer::step`]
+//! in which it has a trainable slot. Only slots with `trainable` set are read or written;
 //! frozen slots keep their values and their state untouched.
 //!
 //! Hyperparameters are f64, as PyTorch's Python floats; derived scalars are
@@ -444,7 +445,8 @@ struct GroupState {
 /// Tensor names are `group{g}.{buffer}` (buffers as in PyTorch's state dict:
 /// `momentum_buffer`, `square_avg`, `sum`, `exp_avg`, `exp_avg_sq`,
 /// `acc_delta`), each parallel to group g's values, and `group{g}.step`: the
-/// per-slot step counts as f32 (exact up to 2^24 steps).
+/// per-slot step counts as f32 (exact up to 2^24 steps). A group that has not
+/// yet had a trainable slot has empty buffers.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OptimizerState {
     /// The algorithm's name, checked on import.
@@ -548,20 +550,19 @@ impl Optimizer {
         self.steps = 0;
     }
 
-    /// Allocates the state on the first step, or checks that `groups` still
-    /// match the state's layout.
+    /// Creates the state on the first step, or checks that `groups` still
+    /// match it. A group's buffers are allocated the first time it has a
+    /// trainable slot, so a frozen group (a pretrained embedding) costs nothing.
     fn prepare(&mut self, groups: &[&mut Params]) -> Result<()> {
         let names = self.algorithm.buffer_names();
-        if self.groups.is_empty() && !groups.is_empty() {
-            let init = self.algorithm.buffer_init();
+        if self.groups.is_empty() {
             self.groups = groups
                 .iter()
                 .map(|p| GroupState {
                     slot_steps: vec![0; p.slots().len()],
-                    buffers: names.iter().map(|_| vec![init; p.len()]).collect(),
+                    buffers: vec![Vec::new(); names.len()],
                 })
                 .collect();
-            return Ok(());
         }
         if self.groups.len() != groups.len() {
             return Err(Error::invalid(
@@ -574,9 +575,9 @@ impl Optimizer {
             ));
         }
         for (g, (state, p)) in self.groups.iter().zip(groups).enumerate() {
-            let bad_len = state.buffers.iter().any(|b| b.len() != p.len());
+            let made_for = state.buffers.iter().map(Vec::len).find(|&n| n != 0);
             if state.slot_steps.len() != p.slots().len()
-                || bad_len
+                || made_for.is_some_and(|n| n != p.len())
                 || state.buffers.len() != names.len()
             {
                 return Err(Error::invalid(
@@ -585,11 +586,19 @@ impl Optimizer {
                         "state for group {g} was made for {} slots / {} values, \
                          but the group has {} slots / {} values",
                         state.slot_steps.len(),
-                        state.buffers.first().map_or(p.len(), Vec::len),
+                        made_for.unwrap_or(p.len()),
                         p.slots().len(),
                         p.len()
                     ),
                 ));
+            }
+        }
+        let init = self.algorithm.buffer_init();
+        for (state, p) in self.groups.iter_mut().zip(groups) {
+            if p.trainable_len() > 0 {
+                for b in state.buffers.iter_mut().filter(|b| b.is_empty()) {
+                    *b = vec![init; p.len()];
+                }
             }
         }
         Ok(())
@@ -922,14 +931,37 @@ mod tests {
                 before_a,
                 a.values
             );
-            // The state of frozen groups stays at its initial value.
-            let init = opt.algorithm().buffer_init();
+            // Frozen groups get no state: zero step counts, no buffers.
             for (n, v) in &opt.export_state().tensors {
                 if n.starts_with("group0.") || n.starts_with("group2.") {
-                    let want = if n.ends_with(".step") { 0.0 } else { init };
-                    assert!(v.iter().all(|&s| s == want), "{name} {n}");
+                    if n.ends_with(".step") {
+                        assert!(v.iter().all(|&s| s == 0.0), "{name} {n}");
+                    } else {
+                        assert!(v.is_empty(), "{name} {n}");
+                    }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn unfrozen_group_starts_its_own_step_count() {
+        for algorithm in all_algorithms() {
+            let (mut a, _) = model();
+            let mut late = a.clone();
+            late.set_trainable(false);
+            let mut opt = Optimizer::new(algorithm).unwrap();
+            opt.step(&mut [&mut a, &mut late]).unwrap();
+            opt.step(&mut [&mut a, &mut late]).unwrap();
+            late.set_trainable(true);
+            opt.step(&mut [&mut a, &mut late]).unwrap();
+            // Same as a fresh optimizer's first step on the same values.
+            let (mut fresh, _) = model();
+            Optimizer::new(algorithm)
+                .unwrap()
+                .step(&mut [&mut fresh])
+                .unwrap();
+            assert_eq!(late.values, fresh.values, "{}", algorithm.name());
         }
     }
 
