@@ -45,17 +45,21 @@ fn cases(bytes: &[u8]) -> Vec<Value> {
     }
 }
 
-/// |a - b| <= 1e-6 * max(1, |b|) for every element; returns the worst ratio.
+/// |a - b| <= 1e-6 * max(1, |b|) for every element. Prints the worst
+/// |a - b| / max(1, |b|) (visible with `--nocapture`).
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = 0.0f32;
     for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
-        let tol = 1e-6 * b.abs().max(1.0);
+        let scale = b.abs().max(1.0);
         assert!(
-            (a - b).abs() <= tol,
+            (a - b).abs() <= 1e-6 * scale,
             "{what}[{i}]: got {a}, want {b} (diff {})",
             (a - b).abs()
         );
+        worst = worst.max((a - b).abs() / scale);
     }
+    println!("{what}: worst scaled error {worst:.2e}");
 }
 
 fn algorithm(kind: &str, hyper: &Value) -> Algorithm {

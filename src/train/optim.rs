@@ -966,6 +966,46 @@ mod tests {
     }
 
     #[test]
+    fn documented_defaults() {
+        assert_eq!(
+            (Sgd::torch_defaults().lr, Sgd::keras_defaults().lr),
+            (1e-3, 1e-2)
+        );
+        let (t, k) = (RmsProp::torch_defaults(), RmsProp::keras_defaults());
+        assert_eq!((t.lr, t.alpha, t.eps), (1e-2, 0.99, 1e-8));
+        assert_eq!((k.lr, k.alpha, k.eps), (1e-3, 0.9, 1e-7));
+        let (t, k) = (Adagrad::torch_defaults(), Adagrad::keras_defaults());
+        assert_eq!(
+            (t.lr, t.initial_accumulator_value, t.eps),
+            (1e-2, 0.0, 1e-10)
+        );
+        assert_eq!(
+            (k.lr, k.initial_accumulator_value, k.eps),
+            (1e-3, 0.1, 1e-7)
+        );
+        let (t, k) = (Adam::torch_defaults(), Adam::keras_defaults());
+        assert_eq!((t.lr, t.beta1, t.beta2, t.eps), (1e-3, 0.9, 0.999, 1e-8));
+        assert_eq!((k.lr, k.beta1, k.beta2, k.eps), (1e-3, 0.9, 0.999, 1e-7));
+        let (t, k) = (AdamW::torch_defaults(), AdamW::keras_defaults());
+        assert_eq!(
+            (t.weight_decay, t.eps, k.weight_decay, k.eps),
+            (1e-2, 1e-8, 4e-3, 1e-7)
+        );
+        let (t, k) = (Adadelta::torch_defaults(), Adadelta::keras_defaults());
+        assert_eq!((t.lr, t.rho, t.eps), (1.0, 0.9, 1e-6));
+        assert_eq!((k.lr, k.rho, k.eps), (1e-3, 0.95, 1e-7));
+        // parse uses Keras's defaults with the given rate.
+        let opt = Optimizer::parse("rmsprop", 0.5).unwrap();
+        assert_eq!(
+            opt.algorithm(),
+            &Algorithm::RmsProp(RmsProp {
+                lr: 0.5,
+                ..RmsProp::keras_defaults()
+            })
+        );
+    }
+
+    #[test]
     fn sgd_by_hand() {
         let mut p = Params::new();
         p.add("w", &[2]);
