@@ -55,6 +55,7 @@ pub mod params;
 pub mod recurrent;
 pub mod rng;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use init::Initializer;
