@@ -78,6 +78,9 @@ pub trait Layer: Send + std::fmt::Debug {
     }
     /// Clears any state kept between calls (stateful RNNs).
     fn reset_states(&mut self) {}
+    /// Makes recurrent layers carry their final state into the next call
+    /// (truncated BPTT, step-by-step generation); other layers ignore it.
+    fn set_stateful(&mut self, _stateful: bool) {}
 }
 
 pub mod activation;

@@ -164,6 +164,13 @@ impl Sequential {
         Ok(())
     }
 
+    /// Makes every recurrent layer carry its state between calls (or stop doing so).
+    pub fn set_stateful(&mut self, stateful: bool) {
+        self.layers
+            .iter_mut()
+            .for_each(|l| l.set_stateful(stateful));
+    }
+
     /// Clears stateful layers' carried states.
     pub fn reset_states(&mut self) {
         self.layers.iter_mut().for_each(|l| l.reset_states());

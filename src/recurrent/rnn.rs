@@ -851,4 +851,11 @@ impl Layer for Rnn {
     fn reset_states(&mut self) {
         self.carried = None;
     }
+
+    fn set_stateful(&mut self, stateful: bool) {
+        self.options.stateful = stateful;
+        if !stateful {
+            self.carried = None;
+        }
+    }
 }
