@@ -35,6 +35,7 @@ pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
+pub mod state;
 
 pub use clip::{clip_grad_norm, clip_grad_value, grads_finite};
 pub use loss::{softmax, Loss};
@@ -42,3 +43,4 @@ pub use optim::{
     Adadelta, Adagrad, Adam, AdamW, Algorithm, Optimizer, OptimizerState, RmsProp, Sgd,
 };
 pub use schedule::{ReduceOnPlateau, Schedule, ThresholdMode};
+pub use state::{EpochRecord, History, TrainingState};
