@@ -231,7 +231,7 @@ pub fn probs_distribution(probs: &[f32], strategy: Strategy) -> Result<Vec<f64>>
 /// Draws an index from non-negative weights that sum to a positive number.
 pub fn sample_index(weights: &[f64], rng: &mut Rng) -> Result<usize> {
     let total: f64 = weights.iter().sum();
-    if !(total.is_finite() && total > 0.0) || weights.iter().any(|w| !(*w >= 0.0)) {
+    if !(total.is_finite() && total > 0.0) || weights.iter().any(|w| w.is_nan() || *w < 0.0) {
         return Err(Error::invalid(
             "weights",
             "sampling needs finite non-negative weights with a positive sum",
