@@ -291,7 +291,20 @@ pub fn reber_correct(outputs: &Tensor, batch: &ReberBatch, from_logits: bool) ->
             outputs.shape(),
         ));
     }
-    let steps = batch.targets.shape()[1];
+    let (rows, steps) = match batch.targets.shape() {
+        &[rows, steps, 7] => (rows, steps),
+        other => return Err(Error::shape("reber_correct: targets", "[B, T, 7]", other)),
+    };
+    if batch.lengths.len() != rows || batch.lengths.iter().any(|&l| l > steps) {
+        return Err(Error::invalid(
+            "Reber batch",
+            format!(
+                "lengths {:?} do not fit targets of shape {:?}",
+                batch.lengths,
+                batch.targets.shape()
+            ),
+        ));
+    }
     let threshold = if from_logits { 0.0 } else { 0.5 };
     Ok(batch
         .lengths
