@@ -8,6 +8,6 @@ pub mod tasks;
 
 pub use tasks::{
     adding_batch, embedded_reber_batch, embedded_reber_next_sets, embedded_reber_string,
-    reber_correct, reber_from_str, reber_string, reber_to_string, AddingBatch, MarkerPlacement,
-    ReberBatch, SymbolSet, ADDING_BASELINE_MSE, REBER_SYMBOLS, REBER_TRANSITIONS,
+    reber_correct, reber_from_str, reber_loss, reber_string, reber_to_string, AddingBatch,
+    MarkerPlacement, ReberBatch, SymbolSet, ADDING_BASELINE_MSE, REBER_SYMBOLS, REBER_TRANSITIONS,
 };

@@ -321,6 +321,43 @@ pub fn reber_correct(outputs: &Tensor, batch: &ReberBatch, from_logits: bool) ->
         .collect())
 }
 
+/// Masked binary cross-entropy on logits for a Reber batch: the mean of
+/// `max(z, 0) - z*y + ln(1 + e^-|z|)` over the 7 outputs of every real step
+/// (padding ignored), and its gradient `(sigmoid(z) - y) / n` on real steps,
+/// 0 on padding. With no padding it equals `binary_crossentropy` from logits.
+pub fn reber_loss(logits: &Tensor, batch: &ReberBatch) -> Result<(f32, Tensor)> {
+    if logits.shape() != batch.targets.shape() || batch.mask.len() * 7 != logits.len() {
+        return Err(Error::shape(
+            "reber_loss: logits",
+            batch.targets.shape(),
+            logits.shape(),
+        ));
+    }
+    let real = batch.mask.data().iter().filter(|&&m| m != 0.0).count();
+    if real == 0 {
+        return Err(Error::invalid("Reber batch", "the mask has no real step"));
+    }
+    let n = (real * 7) as f64;
+    let mut grad = Tensor::zeros(logits.shape());
+    let mut sum = 0.0f64;
+    for (step, &m) in batch.mask.data().iter().enumerate() {
+        if m == 0.0 {
+            continue;
+        }
+        for k in step * 7..step * 7 + 7 {
+            let (z, y) = (logits.data()[k] as f64, batch.targets.data()[k] as f64);
+            sum += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
+            let sig = if z >= 0.0 {
+                1.0 / (1.0 + (-z).exp())
+            } else {
+                z.exp() / (1.0 + z.exp())
+            };
+            grad.data_mut()[k] = ((sig - y) / n) as f32;
+        }
+    }
+    Ok(((sum / n) as f32, grad))
+}
+
 /// Where the two markers of the adding problem go (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MarkerPlacement {
@@ -585,6 +622,43 @@ mod tests {
             .all(|&c| c));
         assert!(embedded_reber_batch(0, None, &mut rng).is_err());
         assert!(embedded_reber_batch(4, Some(8), &mut rng).is_err());
+    }
+
+    #[test]
+    fn masked_reber_loss() {
+        let mut rng = Rng::new(8);
+        // One string: no padding, so it equals the unmasked BCE from logits.
+        let one = embedded_reber_batch(1, None, &mut rng).unwrap();
+        let z = Tensor::from_vec(
+            one.targets.shape(),
+            (0..one.targets.len()).map(|_| rng.normal()).collect(),
+        )
+        .unwrap();
+        let (a, ga) = reber_loss(&z, &one).unwrap();
+        let (b, gb) = crate::train::loss::bce_logits(&z, &one.targets).unwrap();
+        assert!((a - b).abs() < 1e-5 && ga.max_abs_diff(&gb) < 1e-6);
+        // Padding: changing padded logits changes neither loss nor gradient there.
+        let batch = embedded_reber_batch(8, None, &mut rng).unwrap();
+        let steps = batch.mask.shape()[1];
+        let z = Tensor::zeros(batch.targets.shape());
+        let (l0, g0) = reber_loss(&z, &batch).unwrap();
+        assert!((l0 - std::f32::consts::LN_2).abs() < 1e-6);
+        let mut z2 = z.clone();
+        for (i, &m) in batch.mask.data().iter().enumerate() {
+            if m == 0.0 {
+                z2.data_mut()[i * 7..i * 7 + 7].fill(5.0);
+            }
+        }
+        let (l2, g2) = reber_loss(&z2, &batch).unwrap();
+        assert_eq!((l0, &g0), (l2, &g2));
+        let b0 = batch.lengths.iter().position(|&l| l < steps);
+        if let Some(b) = b0 {
+            let t = batch.lengths[b];
+            assert!(g0.data()[(b * steps + t) * 7..][..7]
+                .iter()
+                .all(|&g| g == 0.0));
+        }
+        assert!(reber_loss(&Tensor::zeros(&[1, 2, 7]), &batch).is_err());
     }
 
     #[test]
