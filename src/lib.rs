@@ -43,7 +43,10 @@
 //! - Every fallible function returns [`Result`]; nothing panics on caller input.
 #![warn(missing_docs)]
 
+pub mod data;
+pub mod demo;
 pub mod error;
+pub mod generate;
 #[doc(hidden)]
 pub mod gradcheck;
 pub mod init;
