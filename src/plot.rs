@@ -380,7 +380,11 @@ mod tests {
             let tag = &rest[start + 1..end];
             assert!(!tag.contains('<'), "'<' inside a tag: {tag}");
             if let Some(name) = tag.strip_prefix('/') {
-                assert_eq!(stack.pop().as_deref(), Some(name.trim()), "mismatched </{name}>");
+                assert_eq!(
+                    stack.pop().as_deref(),
+                    Some(name.trim()),
+                    "mismatched </{name}>"
+                );
             } else {
                 let name = tag.split_whitespace().next().unwrap_or("").to_string();
                 seen.push(name.clone());
@@ -413,7 +417,10 @@ mod tests {
         let loss = Plot::new("loss <& val>")
             .x_label("epoch")
             .y_label("loss")
-            .series(Series::new("loss", vec![(1.0, 2.0), (2.0, 1.0), (3.0, f64::NAN)]))
+            .series(Series::new(
+                "loss",
+                vec![(1.0, 2.0), (2.0, 1.0), (3.0, f64::NAN)],
+            ))
             .series(Series::new("val_loss", vec![(1.0, 2.5), (2.0, 1.5)]).dashed(true));
         let acc = Plot::new("accuracy")
             .series(Series::new("accuracy", vec![(1.0, 0.5), (2.0, 0.9)]))
@@ -462,7 +469,10 @@ mod tests {
         let (_, _, t) = axis(0.0, 1.0, 5, false);
         let want = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
         assert_eq!(t.len(), want.len(), "{t:?}");
-        assert!(t.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12), "{t:?}");
+        assert!(
+            t.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{t:?}"
+        );
         let (_, _, t) = axis(1.0, 10.0, 8, true);
         assert!(t.iter().all(|v| v.fract() == 0.0));
         assert_eq!(tick_label(0.25), "0.25");

@@ -35,7 +35,11 @@ fn inputs(dir: &Path) {
         .chunks(5)
         .map(|r| i32::from(r.iter().sum::<f32>() > 0.0))
         .collect();
-    write_npy(dir.join("x.npy"), &Tensor::from_vec(&[40, 5, 1], x).unwrap()).unwrap();
+    write_npy(
+        dir.join("x.npy"),
+        &Tensor::from_vec(&[40, 5, 1], x).unwrap(),
+    )
+    .unwrap();
     write_npy_i32(dir.join("y.npy"), &[40], &y).unwrap();
 }
 
@@ -152,7 +156,11 @@ fn train_writes_spec_weights_history_and_curves() {
         ],
     );
     assert_eq!(o.status.code(), Some(0));
-    assert!(o.stdout.is_empty(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     assert_eq!(
         std::fs::read(out.join("weights.safetensors")).unwrap(),
         std::fs::read(out2.join("weights.safetensors")).unwrap()
@@ -190,14 +198,12 @@ fn mismatched_y_is_one_clear_error() {
         &["--loss", "sparse_categorical_crossentropy"],
     );
     assert_one_clear_line(&o, "[39]");
-    assert!(!out.exists(), "--out was created although the data was rejected");
-    // An unknown metric is rejected the same way.
-    let o = train(
-        &dir,
-        &out,
-        "y.npy",
-        &["--loss", "mse", "--metrics", "f1"],
+    assert!(
+        !out.exists(),
+        "--out was created although the data was rejected"
     );
+    // An unknown metric is rejected the same way.
+    let o = train(&dir, &out, "y.npy", &["--loss", "mse", "--metrics", "f1"]);
     assert_one_clear_line(&o, "unknown metric");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -88,7 +88,12 @@ fn regression(n: usize, seed: u64) -> (Tensor, Tensor) {
     )
 }
 
-fn weights(m: &Sequential) -> Vec<(String, Vec<u32>)> {
+/// Weights as exact bit patterns, by name.
+type Bits = Vec<(String, Vec<u32>)>;
+/// Named weights with their shapes, copied out of a model.
+type Owned = Vec<(String, Vec<usize>, Vec<f32>)>;
+
+fn weights(m: &Sequential) -> Bits {
     m.named_weights()
         .into_iter()
         .map(|(n, _, d)| (n, d.iter().map(|v| v.to_bits()).collect()))
@@ -133,7 +138,7 @@ fn lstm_learns_the_sign_of_a_sum() {
 /// Captures the state, weights and optimizer at one epoch, then asks to stop.
 struct Interrupt {
     at_epoch: usize,
-    saved: Option<(TrainingState, Vec<(String, Vec<usize>, Vec<f32>)>, Optimizer)>,
+    saved: Option<(TrainingState, Owned, Optimizer)>,
     stop: bool,
 }
 
@@ -236,7 +241,7 @@ fn resumed_run_matches_uninterrupted_bit_for_bit() {
 /// Records whether the weights were finite at each epoch end.
 #[derive(Default)]
 struct FiniteWatch {
-    last: Option<(u64, Vec<(String, Vec<u32>)>)>,
+    last: Option<(u64, Bits)>,
     all_finite: bool,
     calls: usize,
 }
@@ -275,7 +280,11 @@ fn huge_learning_rate_stops_with_non_finite_naming_the_step() {
     };
     println!("{err}");
     let (last_step, last_weights) = watch.last.clone().unwrap();
-    assert!(watch.calls > 2, "diverged too fast to test: {}", watch.calls);
+    assert!(
+        watch.calls > 2,
+        "diverged too fast to test: {}",
+        watch.calls
+    );
     assert!(watch.all_finite, "weights at the last hook were not finite");
     // One batch per epoch: the failing step is the one after the last hook's.
     assert_eq!(*step, last_step + 1);
@@ -287,7 +296,7 @@ fn huge_learning_rate_stops_with_non_finite_naming_the_step() {
 
 /// Keeps every epoch's weights.
 #[derive(Default)]
-struct AllWeights(Vec<Vec<(String, Vec<u32>)>>);
+struct AllWeights(Vec<Bits>);
 
 impl FitHooks for AllWeights {
     fn on_epoch_end(
@@ -307,11 +316,7 @@ fn early_stopping_restores_the_best_weights() {
     // Random labels: validation loss soon rises while training loss falls.
     let (x, _) = sum_sign(200, 6, 8);
     let mut rng = Rng::new(99);
-    let y = Tensor::from_vec(
-        &[200],
-        (0..200).map(|_| rng.below(2) as f32).collect(),
-    )
-    .unwrap();
+    let y = Tensor::from_vec(&[200], (0..200).map(|_| rng.below(2) as f32).collect()).unwrap();
     let mut m = model(DROPOUT_SPEC, 4);
     let mut opt = Optimizer::parse("adam", 0.02).unwrap();
     let patience = 3;
@@ -324,19 +329,35 @@ fn early_stopping_restores_the_best_weights() {
     let mut all = AllWeights::default();
     let h = fit(&mut m, &mut opt, &x, &y, &cfg, &mut all).unwrap();
     let val = h.series("val_loss");
-    let (best_epoch, best) = val
-        .iter()
-        .copied()
-        .fold((0, f64::INFINITY), |b, (e, v)| if v < b.1 { (e, v) } else { b });
-    println!("stopped after {} epochs; best val_loss {best:.4} at epoch {best_epoch}", h.epochs.len());
+    let (best_epoch, best) =
+        val.iter().copied().fold(
+            (0, f64::INFINITY),
+            |b, (e, v)| if v < b.1 { (e, v) } else { b },
+        );
+    println!(
+        "stopped after {} epochs; best val_loss {best:.4} at epoch {best_epoch}",
+        h.epochs.len()
+    );
     assert!(h.epochs.len() < 60, "never stopped");
     assert_eq!(h.epochs.len(), best_epoch + patience);
-    assert_eq!(weights(&m), all.0[best_epoch - 1], "not the best epoch's weights");
+    assert_eq!(
+        weights(&m),
+        all.0[best_epoch - 1],
+        "not the best epoch's weights"
+    );
     assert_ne!(weights(&m), *all.0.last().unwrap());
     // Evaluating the restored model on the validation tail reproduces the best val_loss.
     let xv = rows(&x, 150, 200);
     let yv = rows(&y, 150, 200);
-    let e = evaluate(&mut m, &xv, &yv, Loss::SparseCategoricalCrossEntropy, &[], 16).unwrap();
+    let e = evaluate(
+        &mut m,
+        &xv,
+        &yv,
+        Loss::SparseCategoricalCrossEntropy,
+        &[],
+        16,
+    )
+    .unwrap();
     assert!((e["loss"] - best).abs() < 1e-9, "{} vs {best}", e["loss"]);
 }
 
@@ -353,10 +374,24 @@ fn validation_split_takes_the_last_samples() {
         .verbosity(Verbosity::Quiet);
     let h = fit(&mut m, &mut opt, &x, &y, &cfg, &mut gated::train::NoHooks).unwrap();
     let last = &h.epochs.last().unwrap().metrics;
-    let tail = evaluate(&mut m, &rows(&x, 30, 40), &rows(&y, 30, 40), cfg.loss, &cfg.metrics, 8)
-        .unwrap();
-    let head = evaluate(&mut m, &rows(&x, 0, 10), &rows(&y, 0, 10), cfg.loss, &cfg.metrics, 8)
-        .unwrap();
+    let tail = evaluate(
+        &mut m,
+        &rows(&x, 30, 40),
+        &rows(&y, 30, 40),
+        cfg.loss,
+        &cfg.metrics,
+        8,
+    )
+    .unwrap();
+    let head = evaluate(
+        &mut m,
+        &rows(&x, 0, 10),
+        &rows(&y, 0, 10),
+        cfg.loss,
+        &cfg.metrics,
+        8,
+    )
+    .unwrap();
     assert_eq!(last["val_loss"], tail["loss"]);
     assert_eq!(last["val_mae"], tail["mae"]);
     assert_ne!(last["val_loss"], head["loss"]);
@@ -401,7 +436,11 @@ fn history_files_hold_every_epoch() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("history.json")).unwrap()).unwrap();
     assert_eq!(json, h);
     let svg = std::fs::read_to_string(dir.join("loss.svg")).unwrap();
-    assert_eq!(svg.matches("<polyline").count(), 4, "loss, val_loss, mae, val_mae");
+    assert_eq!(
+        svg.matches("<polyline").count(),
+        4,
+        "loss, val_loss, mae, val_mae"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -20,13 +20,13 @@ enum Command {
     Summary(summary::Args),
     /// Train a model from a spec on .npy arrays (Keras's model.fit) and write weights,
     /// history and learning curves.
-    Train(train::Args),
+    Train(Box<train::Args>),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> gated::Result<()> {
     match cli.command {
         Command::Summary(a) => summary::run(a),
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(*a),
     }
 }

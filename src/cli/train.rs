@@ -234,8 +234,7 @@ impl FitHooks for TrainHooks {
         optimizer: &Optimizer,
         state: &TrainingState,
     ) -> Result<()> {
-        self.history
-            .on_epoch_end(record, model, optimizer, state)?;
+        self.history.on_epoch_end(record, model, optimizer, state)?;
         // MODEL DIRECTORY HOOK: the checkpoint writer of `gated::model::dir`
         // (weights, optimizer.safetensors, training_state.json, best checkpoint)
         // is called here once it exists; until then only the history is written.

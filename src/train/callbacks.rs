@@ -107,7 +107,10 @@ impl HistoryWriter {
 
     /// Writes the three files for `history`.
     pub fn write(&self, history: &History) -> Result<()> {
-        write_atomic(self.dir.join("history.csv"), history_csv(history).as_bytes())?;
+        write_atomic(
+            self.dir.join("history.csv"),
+            history_csv(history).as_bytes(),
+        )?;
         write_atomic(
             self.dir.join("history.json"),
             history_json(history)?.as_bytes(),

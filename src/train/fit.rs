@@ -198,7 +198,10 @@ impl Metric {
                 _ => {
                     return Err(Error::invalid(
                         "metric",
-                        format!("unknown metric {name:?}; known: {}", METRIC_NAMES.join(", ")),
+                        format!(
+                            "unknown metric {name:?}; known: {}",
+                            METRIC_NAMES.join(", ")
+                        ),
                     ))
                 }
             },
@@ -219,7 +222,7 @@ impl Metric {
     }
 
     /// Whether the metric is derived from the mean loss rather than per batch.
-    fn from_loss(self) -> bool {
+    fn derived_from_loss(self) -> bool {
         matches!(self, Metric::Perplexity | Metric::BitsPerChar)
     }
 
@@ -392,7 +395,10 @@ impl FitConfig {
         for (name, v) in [("clipnorm", self.clipnorm), ("clipvalue", self.clipvalue)] {
             if let Some(v) = v {
                 if !(v.is_finite() && v > 0.0) {
-                    return Err(Error::invalid(name, format!("{v} must be a finite value > 0")));
+                    return Err(Error::invalid(
+                        name,
+                        format!("{v} must be a finite value > 0"),
+                    ));
                 }
             }
         }
@@ -404,7 +410,7 @@ impl FitConfig {
                 | Loss::BinaryCrossEntropy { .. }
         );
         for m in &self.metrics {
-            if m.from_loss() && !ce {
+            if m.derived_from_loss() && !ce {
                 return Err(Error::invalid(
                     "metric",
                     format!(
@@ -440,10 +446,11 @@ impl FitConfig {
         let train: Vec<String> = std::iter::once("loss".to_string())
             .chain(self.metrics.iter().map(|m| m.name()))
             .collect();
-        let val = (self.validation != Validation::None)
-            .then(|| train.iter().map(|n| format!("val_{n}")).collect::<Vec<_>>())
-            .unwrap_or_default();
-        train.into_iter().chain(val).collect()
+        let mut names = train.clone();
+        if self.validation != Validation::None {
+            names.extend(train.iter().map(|n| format!("val_{n}")));
+        }
+        names
     }
 }
 
@@ -495,7 +502,7 @@ pub fn overfitting_warning(trainable: usize, samples: usize) -> Option<String> {
 /// Samples `rows` of `t` (first axis) as a new tensor.
 fn gather(t: &Tensor, rows: &[usize]) -> Result<Tensor> {
     let n = t.shape().first().copied().unwrap_or(0);
-    let size = if n == 0 { 0 } else { t.len() / n };
+    let size = t.len().checked_div(n).unwrap_or(0);
     let mut data = Vec::with_capacity(rows.len() * size);
     for &r in rows {
         data.extend_from_slice(&t.data()[r * size..(r + 1) * size]);
@@ -533,11 +540,7 @@ pub fn check_data(model: &Sequential, x: &Tensor, y: &Tensor, loss: Loss) -> Res
     let out = model.output_shape()?;
     let per: Vec<Option<usize>> = out.iter().skip(1).copied().collect();
     let fits = |want: &[Option<usize>], got: &[usize]| {
-        want.len() == got.len()
-            && want
-                .iter()
-                .zip(got)
-                .all(|(w, g)| w.is_none_or(|w| w == *g))
+        want.len() == got.len() && want.iter().zip(got).all(|(w, g)| w.is_none_or(|w| w == *g))
     };
     let ys = &y.shape()[1..];
     let (ok, expected) = if loss == Loss::SparseCategoricalCrossEntropy {
@@ -547,7 +550,11 @@ pub fn check_data(model: &Sequential, x: &Tensor, y: &Tensor, loss: Loss) -> Res
             !per.is_empty() && (fits(lead, ys) || fits(&with_one, ys)),
             format!(
                 "class ids of shape {}",
-                format_shape(&std::iter::once(None).chain(lead.iter().copied()).collect::<Vec<_>>())
+                format_shape(
+                    &std::iter::once(None)
+                        .chain(lead.iter().copied())
+                        .collect::<Vec<_>>()
+                )
             ),
         )
     } else {
@@ -556,7 +563,10 @@ pub fn check_data(model: &Sequential, x: &Tensor, y: &Tensor, loss: Loss) -> Res
             shape.push(1);
             return y.clone().reshape(&shape);
         }
-        (fits(&per, ys), format!("targets of shape {}", format_shape(&out)))
+        (
+            fits(&per, ys),
+            format!("targets of shape {}", format_shape(&out)),
+        )
     };
     if !ok {
         return Err(Error::invalid(
@@ -589,12 +599,19 @@ impl Accumulator {
         }
     }
 
-    fn add(&mut self, cfg_metrics: &[Metric], loss_fn: Loss, loss: f32, pred: &Tensor, y: &Tensor) -> Result<()> {
+    fn add(
+        &mut self,
+        cfg_metrics: &[Metric],
+        loss_fn: Loss,
+        loss: f32,
+        pred: &Tensor,
+        y: &Tensor,
+    ) -> Result<()> {
         let b = pred.shape().first().copied().unwrap_or(1);
         self.samples += b;
         self.loss += loss as f64 * b as f64;
         for (sum, m) in self.metrics.iter_mut().zip(cfg_metrics) {
-            if !m.from_loss() {
+            if !m.derived_from_loss() {
                 *sum += m.on_batch(loss_fn, pred, y)? * b as f64;
             }
         }
@@ -806,13 +823,15 @@ pub fn fit_from(
         let mut acc = Accumulator::new(cfg.metrics.len());
         for (b, rows) in order.chunks(cfg.batch_size).enumerate() {
             let step = state.step + 1;
-            let result = train_step(model, optimizer, cfg, &x_train, &y_train, rows, step)
-                .map_err(|e| match e {
-                    Error::NonFinite { step, message } => Error::NonFinite {
-                        step,
-                        message: format!("{message} (epoch {}, batch {})", epoch + 1, b + 1),
-                    },
-                    e => e,
+            let result =
+                train_step(model, optimizer, cfg, &x_train, &y_train, rows, step).map_err(|e| {
+                    match e {
+                        Error::NonFinite { step, message } => Error::NonFinite {
+                            step,
+                            message: format!("{message} (epoch {}, batch {})", epoch + 1, b + 1),
+                        },
+                        e => e,
+                    }
                 });
             let (loss, pred, yb) = match result {
                 Ok(r) => r,
@@ -865,7 +884,12 @@ pub fn fit_from(
                     format!(
                         "it monitors {:?}, which is not recorded; recorded: {}",
                         es.monitor,
-                        record.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+                        record
+                            .metrics
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 )
             })?;
@@ -966,7 +990,10 @@ mod tests {
         for name in METRIC_NAMES {
             assert_eq!(Metric::parse(name).unwrap().name(), *name);
         }
-        assert_eq!(Metric::parse("top_k_accuracy@3").unwrap(), Metric::TopKAccuracy(3));
+        assert_eq!(
+            Metric::parse("top_k_accuracy@3").unwrap(),
+            Metric::TopKAccuracy(3)
+        );
         assert!(Metric::parse("f1").is_err());
     }
 
@@ -1014,7 +1041,9 @@ mod tests {
 
     #[test]
     fn overfitting_rule_of_thumb() {
-        assert!(overfitting_warning(1000, 100).unwrap().contains("1000 trainable"));
+        assert!(overfitting_warning(1000, 100)
+            .unwrap()
+            .contains("1000 trainable"));
         assert!(overfitting_warning(100, 100).is_none());
     }
 }

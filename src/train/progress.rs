@@ -64,8 +64,7 @@ impl Progress {
         }
         println!("Epoch {epoch}/{epochs}");
         let bar = ProgressBar::with_draw_target(Some(batches as u64), ProgressDrawTarget::stderr());
-        if let Ok(style) =
-            ProgressStyle::with_template("{pos}/{len} [{bar:30}] - ETA: {eta}{msg}")
+        if let Ok(style) = ProgressStyle::with_template("{pos}/{len} [{bar:30}] - ETA: {eta}{msg}")
         {
             bar.set_style(style.progress_chars("=>."));
         }
@@ -122,7 +121,10 @@ mod tests {
 
     #[test]
     fn keras_metric_format() {
-        let m = vec![("loss".to_string(), 0.43121), ("accuracy".to_string(), 0.81)];
+        let m = vec![
+            ("loss".to_string(), 0.43121),
+            ("accuracy".to_string(), 0.81),
+        ];
         assert_eq!(format_metrics(&m), " - loss: 0.4312 - accuracy: 0.8100");
     }
 }
