@@ -255,9 +255,13 @@ pub fn run(a: Args) -> Result<()> {
     let x = read_npy(&a.x)?;
     let y = read_npy(&a.y)?;
     check_data(&model, &x, &y, loss).map_err(|e| {
+        let detail = match e {
+            Error::Invalid { name, message } => format!("{name}: {message}"),
+            e => e.to_string(),
+        };
         Error::invalid(
-            "data",
-            format!("{} and {}: {e}", a.x.display(), a.y.display()),
+            format!("training data ({}, {})", a.x.display(), a.y.display()),
+            detail,
         )
     })?;
     let spec_toml = spec_as_toml(&spec.text, spec.json, &a.spec)?;

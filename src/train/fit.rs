@@ -524,7 +524,7 @@ pub fn check_data(model: &Sequential, x: &Tensor, y: &Tensor, loss: Loss) -> Res
     let (nx, ny) = (x.shape().first(), y.shape().first());
     if nx != ny || nx.is_none() {
         return Err(Error::invalid(
-            "data",
+            "y",
             format!(
                 "x has shape {:?} and y has shape {:?}: both need the samples on the first axis, \
                  with the same count",
