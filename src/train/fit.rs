@@ -35,6 +35,11 @@
 //! each epoch is saved in [`TrainingState::rng`], so a run resumed with
 //! [`fit_from`] from the state, weights and optimizer state of epoch `k` ends
 //! with the same weights, bit for bit, as a run that never stopped.
+//!
+//! Layers whose randomness is not restarted by `reseed` break this guarantee:
+//! at present the recurrent layers' own `dropout` / `recurrent_dropout` masks
+//! (their `Layer` impls do not yet forward `reseed` to `Rnn::reseed`); the
+//! `Dropout` layer and `TimeDistributed` do.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

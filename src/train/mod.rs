@@ -1,5 +1,5 @@
 //! Training: losses, optimizers, gradient clipping, learning-rate schedules,
-//! metrics, and the Keras-like fit loop ([`fit`], [`FitConfig`], [`FitHooks`]).
+//! metrics, and the Keras-like fit loop ([`fit()`], [`FitConfig`], [`FitHooks`]).
 //!
 //! Every formula follows PyTorch (`torch.nn.functional` losses with mean
 //! reduction, `torch.optim` update rules, `torch.nn.utils.clip_grad_norm_`,
