@@ -55,6 +55,7 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod params;
+pub mod plot;
 pub mod recurrent;
 pub mod rng;
 pub mod tensor;

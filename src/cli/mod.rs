@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 mod summary;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -17,11 +18,15 @@ pub struct Cli {
 enum Command {
     /// Print a model's Keras-style summary table (layers, output shapes, parameter counts).
     Summary(summary::Args),
+    /// Train a model from a spec on .npy arrays (Keras's model.fit) and write weights,
+    /// history and learning curves.
+    Train(Box<train::Args>),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> gated::Result<()> {
     match cli.command {
         Command::Summary(a) => summary::run(a),
+        Command::Train(a) => train::run(*a),
     }
 }

@@ -142,6 +142,10 @@ impl Layer for Dropout {
         }
         Ok(dx)
     }
+
+    fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::new(seed);
+    }
 }
 
 #[cfg(test)]

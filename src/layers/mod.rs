@@ -81,6 +81,11 @@ pub trait Layer: Send + std::fmt::Debug {
     /// Makes recurrent layers carry their final state into the next call
     /// (truncated BPTT, step-by-step generation); other layers ignore it.
     fn set_stateful(&mut self, _stateful: bool) {}
+    /// Restarts the layer's random generator (dropout masks) from `seed`.
+    /// The fit loop calls it at the start of every epoch with a seed derived
+    /// from the run's saved state, so an interrupted and resumed run draws the
+    /// same masks as an uninterrupted one. Layers without randomness ignore it.
+    fn reseed(&mut self, _seed: u64) {}
 }
 
 pub mod activation;

@@ -137,6 +137,10 @@ impl Layer for TimeDistributed {
         self.inner.params_mut()
     }
 
+    fn reseed(&mut self, seed: u64) {
+        self.inner.reseed(seed);
+    }
+
     fn reset_states(&mut self) {
         self.inner.reset_states();
     }

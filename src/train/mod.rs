@@ -1,5 +1,5 @@
-//! The numeric core of training: losses, optimizers, gradient clipping,
-//! learning-rate schedules and metrics.
+//! Training: losses, optimizers, gradient clipping, learning-rate schedules,
+//! metrics, and the Keras-like fit loop ([`fit()`], [`FitConfig`], [`FitHooks`]).
 //!
 //! Every formula follows PyTorch (`torch.nn.functional` losses with mean
 //! reduction, `torch.optim` update rules, `torch.nn.utils.clip_grad_norm_`,
@@ -30,17 +30,26 @@
 //! assert!(layer.values[0] > 0.5);
 //! ```
 
+pub mod callbacks;
 pub mod clip;
+pub mod fit;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
+pub mod progress;
 pub mod schedule;
 pub mod state;
 
+pub use callbacks::{history_csv, history_json, learning_curves, HistoryWriter};
 pub use clip::{clip_grad_norm, clip_grad_value, grads_finite};
+pub use fit::{
+    check_data, evaluate, fit, fit_from, overfitting_warning, EarlyStopping, FitConfig, FitHooks,
+    Metric, Mode, NoHooks, Validation, METRIC_NAMES,
+};
 pub use loss::{softmax, Loss};
 pub use optim::{
     Adadelta, Adagrad, Adam, AdamW, Algorithm, Optimizer, OptimizerState, RmsProp, Sgd,
 };
+pub use progress::{format_metrics, Verbosity};
 pub use schedule::{ReduceOnPlateau, Schedule, ThresholdMode};
 pub use state::{EpochRecord, History, TrainingState};

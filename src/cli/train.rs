@@ -1,0 +1,285 @@
+//! `gated train --spec SPEC --x X.npy --y Y.npy --out DIR`
+
+use std::path::{Path, PathBuf};
+
+use gated::io::atomic::write_atomic;
+use gated::io::npy::read_npy;
+use gated::io::weights::save_safetensors;
+use gated::model::spec::{load_spec, spec_path};
+use gated::model::Sequential;
+use gated::train::{
+    check_data, fit, Adadelta, Adagrad, Adam, AdamW, Algorithm, EarlyStopping, EpochRecord,
+    FitConfig, FitHooks, History, HistoryWriter, Loss, Metric, Optimizer, RmsProp, Sgd,
+    TrainingState, Validation, Verbosity,
+};
+use gated::{Error, Result, Tensor};
+
+const OPTIMIZERS: [&str; 6] = ["sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta"];
+
+/// Train a model on arrays in .npy files, Keras's `model.fit`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Writes into --out: model.toml (the spec), weights.safetensors (final weights, keys \
+<layer>.<param> in PyTorch's naming), history.csv, history.json and loss.svg (learning curves).
+
+Examples:
+  gated train --spec lstm.toml --x x.npy --y y.npy --out runs/sum --epochs 20 \\
+      --loss sparse_categorical_crossentropy --metrics accuracy --validation-split 0.2
+  gated train --spec charlm.toml --x x.npy --y y.npy --out runs/charlm --optimizer rmsprop \\
+      --lr 2e-3 --clipnorm 5 --loss sparse_categorical_crossentropy --metrics perplexity")]
+pub struct Args {
+    /// The model spec (.toml, or .json), as for `gated summary`.
+    #[arg(long)]
+    pub spec: PathBuf,
+    /// Inputs, a .npy array with the samples on the first axis: [N, T, features] floats for an
+    /// RNN, or [N, T] integer token ids when the model starts with an Embedding.
+    #[arg(long)]
+    pub x: PathBuf,
+    /// Targets, a .npy array with N samples: class ids [N] or [N, T] for
+    /// sparse_categorical_crossentropy, one-hot/probabilities for categorical_crossentropy,
+    /// 0/1 for binary_crossentropy, values for mse/mae.
+    #[arg(long)]
+    pub y: PathBuf,
+    /// Output directory (created if missing; files in it are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Passes over the training data (Keras `epochs`).
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Samples per gradient step; the last batch of an epoch may be smaller, as in Keras
+    /// (`batch_size`; PyTorch DataLoader `batch_size` with drop_last=False).
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// The optimizer, with Keras's default hyperparameters (torch.optim.SGD, RMSprop, Adagrad,
+    /// Adam, AdamW, Adadelta). Keras's compile() defaults to rmsprop; adam is the usual choice.
+    #[arg(long, default_value = "adam", value_parser = OPTIMIZERS)]
+    pub optimizer: String,
+    /// Learning rate (Keras `learning_rate`, PyTorch `lr`). Default: Keras's for the optimizer,
+    /// 0.01 for sgd and 0.001 for the others (PyTorch's Adadelta uses 1.0).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// The loss: sparse_categorical_crossentropy, categorical_crossentropy (both take logits:
+    /// end the model with a Dense layer without softmax, as PyTorch's CrossEntropyLoss),
+    /// binary_crossentropy (probabilities unless --from-logits), mse, mae.
+    #[arg(long)]
+    pub loss: String,
+    /// binary_crossentropy reads logits, not probabilities (Keras `from_logits=True`,
+    /// PyTorch BCEWithLogitsLoss).
+    #[arg(long)]
+    pub from_logits: bool,
+    /// Metrics besides the loss, comma-separated: accuracy, binary_accuracy, top_k_accuracy
+    /// (k=5), perplexity, bits_per_char, mae.
+    #[arg(long, value_delimiter = ',')]
+    pub metrics: Vec<String>,
+    /// Rescale the gradients when their global L2 norm exceeds this (Keras `global_clipnorm`,
+    /// PyTorch clip_grad_norm_). Off by default.
+    #[arg(long)]
+    pub clipnorm: Option<f32>,
+    /// Clamp every gradient element to [-v, v] (Keras `clipvalue`, PyTorch clip_grad_value_).
+    /// Off by default.
+    #[arg(long)]
+    pub clipvalue: Option<f32>,
+    /// Hold out this fraction of the samples for validation: the LAST samples of the arrays,
+    /// taken before shuffling, as Keras's `validation_split`. Off by default.
+    #[arg(long)]
+    pub validation_split: Option<f64>,
+    /// Stop after this many epochs without improvement of the monitored metric (Keras
+    /// EarlyStopping `patience`). Off by default.
+    #[arg(long)]
+    pub early_stopping_patience: Option<usize>,
+    /// The metric early stopping watches; default val_loss with validation data, else loss.
+    /// Names containing "acc" must go up, others down.
+    #[arg(long)]
+    pub monitor: Option<String>,
+    /// The least change of the monitored metric that counts as an improvement (Keras
+    /// EarlyStopping `min_delta`).
+    #[arg(long, default_value_t = 0.0)]
+    pub min_delta: f64,
+    /// With early stopping, end with the weights of the best epoch (Keras
+    /// `restore_best_weights`).
+    #[arg(long)]
+    pub restore_best_weights: bool,
+    /// Seed of the weight initialisation, shuffling and dropout masks: the same seed gives the
+    /// same run, bit for bit.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Keep the sample order fixed (Keras `shuffle=False`); by default it is reshuffled every epoch.
+    #[arg(long)]
+    pub no_shuffle: bool,
+    /// Print nothing while training (Keras `verbose=0`).
+    #[arg(long)]
+    pub quiet: bool,
+    /// One line per epoch instead of a progress bar (Keras `verbose=2`); automatic when stderr
+    /// is not a terminal.
+    #[arg(long, conflicts_with = "quiet")]
+    pub plain: bool,
+}
+
+/// The optimizer with Keras's defaults, and `lr` when given.
+fn optimizer(name: &str, lr: Option<f64>) -> Result<Optimizer> {
+    if let Some(lr) = lr {
+        return Optimizer::parse(name, lr);
+    }
+    let algorithm = match name {
+        "sgd" => Algorithm::Sgd(Sgd::keras_defaults()),
+        "rmsprop" => Algorithm::RmsProp(RmsProp::keras_defaults()),
+        "adagrad" => Algorithm::Adagrad(Adagrad::keras_defaults()),
+        "adam" => Algorithm::Adam(Adam::keras_defaults()),
+        "adamw" => Algorithm::AdamW(AdamW::keras_defaults()),
+        "adadelta" => Algorithm::Adadelta(Adadelta::keras_defaults()),
+        other => return Optimizer::parse(other, 0.001),
+    };
+    Optimizer::new(algorithm)
+}
+
+/// The fit configuration the flags describe.
+fn config(a: &Args, loss: Loss) -> Result<FitConfig> {
+    let metrics = a
+        .metrics
+        .iter()
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| Metric::parse(m))
+        .collect::<Result<Vec<_>>>()?;
+    let mut cfg = FitConfig::new(loss)
+        .epochs(a.epochs)
+        .batch_size(a.batch_size)
+        .shuffle(!a.no_shuffle)
+        .metrics(metrics)
+        .seed(a.seed)
+        .verbosity(if a.quiet {
+            Verbosity::Quiet
+        } else if a.plain {
+            Verbosity::Plain
+        } else {
+            Verbosity::ProgressBar
+        });
+    if let Some(f) = a.validation_split {
+        cfg = cfg.validation_split(f);
+    }
+    cfg.clipnorm = a.clipnorm;
+    cfg.clipvalue = a.clipvalue;
+    if let Some(patience) = a.early_stopping_patience {
+        let monitor = a.monitor.clone().unwrap_or_else(|| {
+            if cfg.validation == Validation::None {
+                "loss".into()
+            } else {
+                "val_loss".into()
+            }
+        });
+        cfg = cfg.early_stopping(
+            EarlyStopping::new(patience)
+                .monitor(monitor)
+                .min_delta(a.min_delta)
+                .restore_best_weights(a.restore_best_weights),
+        );
+    } else if a.restore_best_weights || a.monitor.is_some() {
+        return Err(Error::invalid(
+            "--restore-best-weights/--monitor",
+            "they configure early stopping; add --early-stopping-patience N",
+        ));
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// The spec text as TOML (JSON specs are converted).
+fn spec_as_toml(text: &str, json: bool, path: &Path) -> Result<String> {
+    if !json {
+        return Ok(text.to_string());
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::file(path, e.to_string()))?;
+    toml::to_string_pretty(&value)
+        .map_err(|e| Error::file(path, format!("cannot be written as model.toml: {e}")))
+}
+
+/// Creates `out` and checks that files can be written in it.
+fn prepare_out(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| {
+        Error::invalid(
+            "--out",
+            format!("cannot create the output directory {}: {e}", out.display()),
+        )
+    })?;
+    if !out.is_dir() {
+        return Err(Error::invalid(
+            "--out",
+            format!("{} exists and is not a directory", out.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes the final weights as `<layer>.<param>` tensors.
+fn save_weights(model: &Sequential, path: &Path) -> Result<()> {
+    let named = model.named_weights();
+    let tensors = named
+        .iter()
+        .map(|(name, shape, data)| Ok((name.as_str(), Tensor::from_vec(shape, data.to_vec())?)))
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
+    save_safetensors(path, &refs)
+}
+
+/// What runs at every epoch end of `gated train`.
+struct TrainHooks {
+    history: HistoryWriter,
+}
+
+impl FitHooks for TrainHooks {
+    fn on_epoch_end(
+        &mut self,
+        record: &EpochRecord,
+        model: &Sequential,
+        optimizer: &Optimizer,
+        state: &TrainingState,
+    ) -> Result<()> {
+        self.history.on_epoch_end(record, model, optimizer, state)?;
+        // MODEL DIRECTORY HOOK: the checkpoint writer of `gated::model::dir`
+        // (weights, optimizer.safetensors, training_state.json, best checkpoint)
+        // is called here once it exists; until then only the history is written.
+        Ok(())
+    }
+
+    fn on_train_end(&mut self, model: &Sequential, history: &History) -> Result<()> {
+        self.history.on_train_end(model, history)
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let loss = Loss::parse(&a.loss)?.with_from_logits(a.from_logits);
+    let cfg = config(&a, loss)?;
+    let mut opt = optimizer(&a.optimizer, a.lr)?;
+    let spec = load_spec(&a.spec, a.seed)?;
+    let mut model = spec.model;
+    let x = read_npy(&a.x)?;
+    let y = read_npy(&a.y)?;
+    check_data(&model, &x, &y, loss).map_err(|e| {
+        let detail = match e {
+            Error::Invalid { name, message } => format!("{name}: {message}"),
+            e => e.to_string(),
+        };
+        Error::invalid(
+            format!("training data ({}, {})", a.x.display(), a.y.display()),
+            detail,
+        )
+    })?;
+    let spec_toml = spec_as_toml(&spec.text, spec.json, &a.spec)?;
+
+    prepare_out(&a.out)?;
+    write_atomic(spec_path(&a.out), spec_toml.as_bytes())?;
+    let main_metric = cfg
+        .metrics
+        .iter()
+        .find(|m| !matches!(m, Metric::BitsPerChar))
+        .map(|m| m.name());
+    let mut hooks = TrainHooks {
+        history: HistoryWriter::new(&a.out).main_metric(main_metric),
+    };
+    fit(&mut model, &mut opt, &x, &y, &cfg, &mut hooks)?;
+    save_weights(&model, &a.out.join("weights.safetensors"))?;
+    if !a.quiet {
+        println!("wrote {}", a.out.display());
+    }
+    Ok(())
+}
