@@ -1,5 +1,8 @@
 //! Subcommands, one file each.
 
+mod common;
+mod eval;
+mod predict;
 mod summary;
 
 use clap::{Parser, Subcommand};
@@ -17,11 +20,17 @@ pub struct Cli {
 enum Command {
     /// Print a model's Keras-style summary table (layers, output shapes, parameter counts).
     Summary(summary::Args),
+    /// Run a saved model (gated or PyTorch weights) over inputs and write the outputs as .npy.
+    Predict(predict::Args),
+    /// Print a saved model's loss and metrics on inputs and targets.
+    Eval(eval::Args),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> gated::Result<()> {
     match cli.command {
         Command::Summary(a) => summary::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Eval(a) => eval::run(a),
     }
 }
