@@ -213,3 +213,92 @@ fn check_gru_fold(name: &str, t: &Tensor, weight_hh: Option<&[usize]>, path: &Pa
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::spec::parse_spec;
+
+    fn model(layer: &str) -> Sequential {
+        let text = format!(
+            "[input]\nshape = [5, 3]\ndtype = \"float32\"\n[[layer]]\n{layer}\n[[layer]]\ntype = \"dense\"\nunits = 2\n"
+        );
+        parse_spec(Path::new("m.toml"), &text, false, 1).unwrap()
+    }
+
+    fn get<'a>(d: &'a NamedTensors, name: &str) -> &'a Tensor {
+        &d.iter().find(|(n, _)| n == name).unwrap().1
+    }
+
+    #[test]
+    fn bidirectional_export_has_reverse_keys_and_round_trips() {
+        let m = model("type = \"bidirectional\"\n[layer.layer]\ntype = \"lstm\"\nunits = 4");
+        let dict = torch_state_dict(&m).unwrap();
+        let names: Vec<&str> = dict.iter().map(|(n, _)| n.as_str()).collect();
+        for k in [
+            "bidirectional_1.bias_hh_l0",
+            "bidirectional_1.bias_hh_l0_reverse",
+            "bidirectional_1.weight_ih_l0_reverse",
+        ] {
+            assert!(names.contains(&k), "{k} not in {names:?}");
+        }
+        assert!(get(&dict, "bidirectional_1.bias_hh_l0_reverse")
+            .data()
+            .iter()
+            .all(|v| *v == 0.0));
+        let mut other =
+            model("type = \"bidirectional\"\n[layer.layer]\ntype = \"lstm\"\nunits = 4");
+        other.params_mut()[0]
+            .values
+            .iter_mut()
+            .for_each(|v| *v = 9.0);
+        apply_state_dict(&mut other, &dict, Path::new("d")).unwrap();
+        assert_eq!(other.params()[0].values, m.params()[0].values);
+    }
+
+    #[test]
+    fn two_bias_layers_need_both_keys() {
+        let m = model("type = \"cudnn_lstm\"\nunits = 4");
+        let mut dict = torch_state_dict(&m).unwrap();
+        assert_eq!(
+            dict.iter().filter(|(n, _)| n.contains("bias_hh")).count(),
+            1
+        );
+        dict.retain(|(n, _)| !n.contains("bias_hh"));
+        let mut other = model("type = \"cudnn_lstm\"\nunits = 4");
+        let e = apply_state_dict(&mut other, &dict, Path::new("d")).unwrap_err();
+        assert!(e.to_string().contains("cu_dnnlstm_1.bias_hh_l0"), "{e}");
+    }
+
+    #[test]
+    fn gru_without_reset_after_folds_only_a_zero_n_block() {
+        let layer = "type = \"gru\"\nunits = 4\nreset_after = false";
+        let m = model(layer);
+        let mut dict = torch_state_dict(&m).unwrap();
+        let mut other = model(layer);
+        apply_state_dict(&mut other, &dict, Path::new("d")).unwrap();
+        for (n, t) in dict.iter_mut() {
+            if n == "gru_1.bias_hh_l0" {
+                t.data_mut()[0] = 1.0; // r block: folds
+            }
+        }
+        apply_state_dict(&mut other, &dict, Path::new("d")).unwrap();
+        let b = get(&dict, "gru_1.bias_ih_l0").data()[0];
+        let got = other
+            .named_weights()
+            .into_iter()
+            .find(|(n, _, _)| n == "gru_1.bias_ih_l0")
+            .unwrap()
+            .2[0];
+        assert_eq!(got, b + 1.0);
+        for (n, t) in dict.iter_mut() {
+            if n == "gru_1.bias_hh_l0" {
+                t.data_mut()[11] = 1.0; // n block: refused
+            }
+        }
+        let before = other.params()[0].values.clone();
+        let e = apply_state_dict(&mut other, &dict, Path::new("d")).unwrap_err();
+        assert!(e.to_string().contains("reset_after"), "{e}");
+        assert_eq!(other.params()[0].values, before, "changed on error");
+    }
+}
