@@ -18,7 +18,7 @@
 //!
 //! # Crash safety
 //!
-//! Every file is written with [`write_atomic`](crate::io::atomic::write_atomic)
+//! Every file is written with [`write_atomic`]
 //! (temporary file, fsync, rename), so no file is ever torn. On top of that:
 //!
 //! - **Checkpoints** (`last/`, `best/`; [`save_checkpoint`]) are written whole
@@ -38,6 +38,30 @@
 //!   error that says so and points at `last/`; it never loads a mix of two saves.
 //!
 //! Loading never writes: a corrupt or truncated file is an error naming it.
+//!
+//! # Example
+//!
+//! ```
+//! use gated::model::spec::parse_spec;
+//! use gated::model::{load_checkpoint, save_checkpoint, Checkpoint, SaveExtras};
+//! use gated::train::TrainingState;
+//!
+//! # fn main() -> gated::Result<()> {
+//! let spec = "[input]\nshape = [4]\ndtype = \"int32\"\n\
+//!             [[layer]]\ntype = \"embedding\"\ninput_dim = 10\noutput_dim = 3\n\
+//!             [[layer]]\ntype = \"lstm\"\nunits = 5\n";
+//! let model = parse_spec("m.toml".as_ref(), spec, false, 42)?;
+//! let dir = std::env::temp_dir().join(format!("gated-doc-dir-{}", std::process::id()));
+//! let state = TrainingState { epoch: 1, ..Default::default() };
+//! let extras = SaveExtras { state: Some(&state), ..Default::default() };
+//! save_checkpoint(&dir, Checkpoint::Last, &model, spec, &extras)?;
+//! let back = load_checkpoint(&dir, Checkpoint::Last)?;
+//! assert_eq!(back.state.map(|s| s.epoch), Some(1));
+//! assert_eq!(back.model.params()[1].values, model.params()[1].values);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::BTreeMap;
 use std::fs;
