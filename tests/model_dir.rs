@@ -109,6 +109,21 @@ fn predict_on_a_pytorch_state_dict_matches_pytorch() {
     assert_eq!(got.shape(), &[6, 3]);
     let diff = got.max_abs_diff(&want);
     assert!(diff < 1e-5, "max |gated - torch| = {diff}");
+
+    // The same with a spec file and an explicit state dict.
+    let (ok, _, err) = gated(&[
+        "predict",
+        "--model",
+        s(&f.join("model.toml")),
+        "--weights",
+        s(&f.join(WEIGHTS_FILE)),
+        "--x",
+        s(&f.join("x.npy")),
+        "--out",
+        s(&out),
+    ]);
+    assert!(ok, "{err}");
+    assert!(read_npy(&out).unwrap().max_abs_diff(&want) < 1e-5);
     fs::remove_dir_all(&d).unwrap();
 }
 
@@ -328,6 +343,34 @@ fn corrupt_weights_name_the_file_and_overwrite_nothing() {
         assert_eq!(&fs::read(p).unwrap(), b, "{} changed", p.display());
     }
     assert_eq!(fs::read_dir(&d).unwrap().count(), before.len());
+    fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn non_finite_state_is_refused_at_save_and_debris_is_cleaned() {
+    let d = scratch("nan");
+    let loaded = load_model_dir(&fixture()).unwrap();
+    // A kill -9 during an earlier write left a temporary file.
+    let debris = d.join(".weights.safetensors.tmp.99999.0");
+    fs::write(&debris, b"torn").unwrap();
+    save_model_dir(&d, &loaded.model, &loaded.spec_text, &SaveExtras::default()).unwrap();
+    assert!(!debris.exists());
+    let mut st = state();
+    st.lr = f64::NAN;
+    let e = save_model_dir(
+        &d,
+        &loaded.model,
+        &loaded.spec_text,
+        &SaveExtras {
+            state: Some(&st),
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains(STATE_FILE) && e.contains("NaN"), "{e}");
+    // Refused before anything was written: the earlier save still loads.
+    assert!(load_model_dir(&d).unwrap().state.is_none());
     fs::remove_dir_all(&d).unwrap();
 }
 

@@ -216,23 +216,54 @@ pub fn check_writable(dir: &Path) -> Result<()> {
     fs::remove_file(&probe).map_err(|e| Error::io(&probe, e))
 }
 
+/// The JSON texts of the training state and vocabulary, made before anything
+/// is written so that a state that cannot be stored fails the save early.
+struct JsonTexts {
+    state: Option<String>,
+    vocab: Option<String>,
+}
+
+fn json_texts(extras: &SaveExtras<'_>) -> Result<JsonTexts> {
+    let state = extras
+        .state
+        .map(|st| {
+            let text = serde_json::to_string_pretty(st)
+                .map_err(|e| Error::file(STATE_FILE, e.to_string()))?;
+            // JSON has no NaN: serde_json writes it as null, which would not load back.
+            if serde_json::from_str::<TrainingState>(&text).is_err() {
+                return Err(Error::file(
+                    STATE_FILE,
+                    "the training state holds a NaN or infinite number, which JSON cannot \
+                     store; not saving a state that would not load",
+                ));
+            }
+            Ok(text)
+        })
+        .transpose()?;
+    let vocab = extras
+        .vocab
+        .map(|v| {
+            serde_json::to_string_pretty(v).map_err(|e| Error::file(VOCAB_FILE, e.to_string()))
+        })
+        .transpose()?;
+    Ok(JsonTexts { state, vocab })
+}
+
 /// Writes the files of one save into `dir` (which exists) and returns their names.
 fn write_files(
     dir: &Path,
     model: &Sequential,
     spec_text: &str,
     extras: &SaveExtras<'_>,
+    json: &JsonTexts,
 ) -> Result<Vec<&'static str>> {
     let mut files = vec![SPEC_FILE, WEIGHTS_FILE];
     write_atomic(dir.join(SPEC_FILE), spec_text.as_bytes())?;
     let dict = torch_state_dict(model)?;
     let refs: Vec<(&str, &Tensor)> = dict.iter().map(|(n, t)| (n.as_str(), t)).collect();
     save_safetensors(dir.join(WEIGHTS_FILE), &refs)?;
-    if let Some(state) = extras.state {
-        let path = dir.join(STATE_FILE);
-        let text =
-            serde_json::to_string_pretty(state).map_err(|e| Error::file(&path, e.to_string()))?;
-        write_atomic(&path, text.as_bytes())?;
+    if let Some(text) = &json.state {
+        write_atomic(dir.join(STATE_FILE), text.as_bytes())?;
         files.push(STATE_FILE);
     }
     if let Some(opt) = extras.optimizer {
@@ -257,11 +288,8 @@ fn write_files(
         save_safetensors_with_metadata(&path, &refs, &meta)?;
         files.push(OPTIMIZER_FILE);
     }
-    if let Some(vocab) = extras.vocab {
-        let path = dir.join(VOCAB_FILE);
-        let text =
-            serde_json::to_string_pretty(vocab).map_err(|e| Error::file(&path, e.to_string()))?;
-        write_atomic(&path, text.as_bytes())?;
+    if let Some(text) = &json.vocab {
+        write_atomic(dir.join(VOCAB_FILE), text.as_bytes())?;
         files.push(VOCAB_FILE);
     }
     Ok(files)
@@ -288,11 +316,26 @@ pub fn save_model_dir(
     spec_text: &str,
     extras: &SaveExtras<'_>,
 ) -> Result<()> {
+    let json = json_texts(extras)?;
     check_writable(dir)?;
     write_manifest(dir, false, &[])?;
-    let files = write_files(dir, model, spec_text, extras)?;
+    let files = write_files(dir, model, spec_text, extras, &json)?;
     remove_stale(dir, &files)?;
-    write_manifest(dir, true, &files)
+    write_manifest(dir, true, &files)?;
+    // Temporary files of writes killed before their rename.
+    for f in [
+        SPEC_FILE,
+        WEIGHTS_FILE,
+        STATE_FILE,
+        OPTIMIZER_FILE,
+        VOCAB_FILE,
+        MANIFEST_FILE,
+    ] {
+        for p in siblings(dir, f, "tmp") {
+            let _ = fs::remove_file(p);
+        }
+    }
+    Ok(())
 }
 
 fn hidden(parent: &Path, name: &str, kind: &str) -> PathBuf {
@@ -303,7 +346,7 @@ fn hidden(parent: &Path, name: &str, kind: &str) -> PathBuf {
     ))
 }
 
-/// Hidden siblings `.{name}.{kind}.*` of a checkpoint directory.
+/// Hidden siblings `.{name}.{kind}.*` of a checkpoint directory or file.
 fn siblings(parent: &Path, name: &str, kind: &str) -> Vec<PathBuf> {
     let prefix = format!(".{name}.{kind}.");
     let mut out: Vec<PathBuf> = fs::read_dir(parent)
@@ -346,6 +389,7 @@ pub fn save_checkpoint(
     spec_text: &str,
     extras: &SaveExtras<'_>,
 ) -> Result<PathBuf> {
+    let json = json_texts(extras)?;
     check_writable(dir)?;
     let name = which.dir_name();
     let target = which.path(dir);
@@ -357,7 +401,7 @@ pub fn save_checkpoint(
     }
     let tmp = hidden(dir, name, "tmp");
     fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let written = write_files(&tmp, model, spec_text, extras)
+    let written = write_files(&tmp, model, spec_text, extras, &json)
         .and_then(|files| write_manifest(&tmp, true, &files));
     if let Err(e) = written {
         let _ = fs::remove_dir_all(&tmp);
