@@ -1,5 +1,8 @@
 //! Subcommands, one file each.
 
+mod common;
+mod eval;
+mod predict;
 mod summary;
 mod train;
 
@@ -21,6 +24,10 @@ enum Command {
     /// Train a model from a spec on .npy arrays (Keras's model.fit) and write weights,
     /// history and learning curves.
     Train(Box<train::Args>),
+    /// Run a saved model (gated or PyTorch weights) over inputs and write the outputs as .npy.
+    Predict(predict::Args),
+    /// Print a saved model's loss and metrics on inputs and targets.
+    Eval(eval::Args),
 }
 
 /// Runs the parsed command.
@@ -28,5 +35,7 @@ pub fn run(cli: Cli) -> gated::Result<()> {
     match cli.command {
         Command::Summary(a) => summary::run(a),
         Command::Train(a) => train::run(*a),
+        Command::Predict(a) => predict::run(a),
+        Command::Eval(a) => eval::run(a),
     }
 }
