@@ -586,6 +586,14 @@ fn ts_variable_length_multivariate() {
         d.mask.data(),
         &[1., 1., 1., 0., 1., 1., 0., 0., 1., 1., 1., 1.]
     );
+    // ARFF-style `%` comments, as in aeon's UnitTest files.
+    let dir = scratch("ts-comments");
+    let path = dir.join("pct.ts");
+    let text = fs::read_to_string(fixture("toy.ts")).unwrap();
+    fs::write(&path, format!("% a comment\n%\n{text}")).unwrap();
+    let e = read_ts(&path).unwrap();
+    assert_eq!((e.labels, e.lengths, e.mask), (d.labels, d.lengths, d.mask));
+    let _ = fs::remove_dir_all(dir);
 }
 
 #[test]

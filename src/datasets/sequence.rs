@@ -173,7 +173,7 @@ impl Tokenizer {
             }
         }
         let mut sorted: Vec<&(String, usize)> = self.word_counts.iter().collect();
-        sorted.sort_by(|a, b| b.1.cmp(&a.1)); // stable: ties keep first appearance
+        sorted.sort_by_key(|wc| std::cmp::Reverse(wc.1)); // stable: ties keep first appearance
         self.word_index.clear();
         let vocab = self.oov_token.iter().chain(sorted.iter().map(|(w, _)| w));
         for (i, w) in vocab.enumerate() {

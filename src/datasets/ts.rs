@@ -5,7 +5,8 @@
 //! `@missing`, `@univariate`, `@dimensions`, `@equalLength`,
 //! `@seriesLength`, `@classLabel true <labels...>` (or `false`) — then
 //! `@data` and one case per line: the dimensions separated by `:`, the values
-//! of a dimension by `,`, and the class label last. `#` lines are comments.
+//! of a dimension by `,`, and the class label last. Lines starting with `#`
+//! or `%` are comments.
 //! `?` is a missing value and is read as NaN. Time-stamped data
 //! (`@timeStamps true`) and regression targets (`@targetLabel`) are not
 //! supported and give an error.
@@ -94,7 +95,7 @@ pub fn read_ts(path: impl AsRef<Path>) -> Result<TsDataset> {
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
+        if line.is_empty() || line.starts_with('#') || line.starts_with('%') {
             continue;
         }
         if !in_data {
@@ -169,7 +170,8 @@ fn parse_tag(line: &str, h: &mut Header, path: &Path, line_no: usize) -> Result<
         "@data" => return Ok(true),
         "@problemname" => h.problem_name = arg.map(str::to_string),
         "@timestamps" => {
-            if parse_bool(arg, "@timeStamps", path, line_no)? {
+            let stamps = parse_bool(arg, "@timeStamps", path, line_no)?;
+            if stamps {
                 return Err(Error::file(
                     path,
                     format!(
@@ -182,7 +184,8 @@ fn parse_tag(line: &str, h: &mut Header, path: &Path, line_no: usize) -> Result<
             parse_bool(arg, "@missing", path, line_no)?;
         }
         "@univariate" => {
-            if parse_bool(arg, "@univariate", path, line_no)? {
+            let uni = parse_bool(arg, "@univariate", path, line_no)?;
+            if uni {
                 h.dims = Some(1);
             }
         }
@@ -215,7 +218,8 @@ fn parse_tag(line: &str, h: &mut Header, path: &Path, line_no: usize) -> Result<
             }
         }
         "@targetlabel" => {
-            if parse_bool(arg, "@targetLabel", path, line_no)? {
+            let target = parse_bool(arg, "@targetLabel", path, line_no)?;
+            if target {
                 return Err(Error::file(
                     path,
                     format!(
