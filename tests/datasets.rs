@@ -324,6 +324,10 @@ fn tokenizer_oov() {
     assert_eq!(tok.word_index()["b"], 1);
     assert_eq!(tok.word_index()["A"], 2);
     assert_eq!(tok.word_index()["a"], 3);
+    // Serialisable (serde) for the model directory.
+    let json = serde_json::to_string(&tok).unwrap();
+    let back: Tokenizer = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, tok);
     tok.split = String::new();
     assert!(tok.fit_on_texts(["x"]).is_err());
 }

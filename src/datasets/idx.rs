@@ -152,7 +152,7 @@ fn read_idx_stream(mut r: impl Read, file_len: Option<u64>, path: &Path) -> Resu
     // Grow only with bytes actually present; read one byte more to detect excess.
     let mut data = Vec::with_capacity(data_len.min(1 << 20));
     (&mut r)
-        .take(data_len as u64 + 1)
+        .take((data_len as u64).saturating_add(1))
         .read_to_end(&mut data)
         .map_err(|e| {
             Error::file(

@@ -1,6 +1,6 @@
 //! Keras's `pad_sequences` and word-level `Tokenizer`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +83,7 @@ pub struct Tokenizer {
     pub document_count: usize,
     /// Word counts, in order of first appearance.
     word_counts: Vec<(String, usize)>,
-    word_index: HashMap<String, usize>,
+    word_index: BTreeMap<String, usize>,
 }
 
 impl Default for Tokenizer {
@@ -104,7 +104,7 @@ impl Tokenizer {
             oov_token: None,
             document_count: 0,
             word_counts: Vec::new(),
-            word_index: HashMap::new(),
+            word_index: BTreeMap::new(),
         }
     }
 
@@ -183,8 +183,9 @@ impl Tokenizer {
         Ok(())
     }
 
-    /// The word index built by [`Tokenizer::fit_on_texts`].
-    pub fn word_index(&self) -> &HashMap<String, usize> {
+    /// The word index built by [`Tokenizer::fit_on_texts`] (sorted by word,
+    /// so that a serialised tokenizer is byte-for-byte reproducible).
+    pub fn word_index(&self) -> &BTreeMap<String, usize> {
         &self.word_index
     }
 
