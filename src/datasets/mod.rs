@@ -3,11 +3,11 @@
 //! - [`keras`]: `imdb.npz` / `reuters.npz` as Keras caches them, with
 //!   `load_data`'s `num_words`, `skip_top`, `maxlen`, `seed`, `start_char`,
 //!   `oov_char`, `index_from` and `test_split`.
-//! - [`sequence`]: `pad_sequences` and a word [`Tokenizer`](sequence::Tokenizer)
+//! - [`sequence`]: `pad_sequences` and a word [`Tokenizer`]
 //!   with Keras's `Tokenizer` semantics.
 //! - [`aclimdb`]: the raw `aclImdb` review folders.
 //! - [`csv`]: numeric CSV time series, windowing into (lookback, horizon)
-//!   samples, and a serialisable [`Scaler`](csv::Scaler).
+//!   samples, and a serialisable [`Scaler`].
 //! - [`idx`]: IDX files (MNIST, Fashion-MNIST), plain or gzipped.
 //! - [`ts`]: UCR/UEA `.ts` time-series classification files.
 //!
