@@ -251,6 +251,23 @@ fn truncated_npz_names_file() {
     });
     let msg = file_err(load_imdb(&member, &LoadOptions::default()), &member);
     assert!(msg.contains("at byte"), "{msg}");
+    // A member header that lies about the number of rows.
+    let liar = dir.join("liar.npz");
+    rewrite_npz(&fixture("imdb_tiny.npz"), &liar, |name, b| {
+        if name == "x_train.npy" {
+            let at = b
+                .windows(4)
+                .position(|w| w == b"(3,)")
+                .expect("shape in the header");
+            let mut b = b;
+            b[at + 1] = b'9';
+            b
+        } else {
+            b
+        }
+    });
+    let msg = file_err(load_imdb(&liar, &LoadOptions::default()), &liar);
+    assert!(msg.contains("(3 rows)") || msg.contains("[9]"), "{msg}");
     let _ = fs::remove_dir_all(dir);
 }
 
