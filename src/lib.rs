@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod datasets;
 pub mod demo;
 pub mod error;
 pub mod generate;
