@@ -117,14 +117,18 @@ fn batchnorm_training_matches_pytorch() {
     let fx = Fixture::open("batchnorm_train");
     let x = fx.get("x");
     let c = *x.shape().last().unwrap();
-    let mut l = BatchNormalization::new("batch_normalization_1", c, BatchNormConfig::default())
-        .unwrap();
+    let mut l =
+        BatchNormalization::new("batch_normalization_1", c, BatchNormConfig::default()).unwrap();
     set(l.params_mut()[0], "weight", &fx.get("weight"));
     set(l.params_mut()[0], "bias", &fx.get("bias"));
     let y = l.forward(Flow::new(x), true).unwrap().x;
     assert_close("bn y", y.data(), &fx.get("y"));
     assert_close("bn running_mean", l.moving_mean(), &fx.get("running_mean"));
-    assert_close("bn running_var", l.moving_variance(), &fx.get("running_var"));
+    assert_close(
+        "bn running_var",
+        l.moving_variance(),
+        &fx.get("running_var"),
+    );
     let dx = l.backward(fx.get("up")).unwrap();
     assert_close("bn dx", dx.data(), &fx.get("dx"));
     let p = l.params()[0];

@@ -72,13 +72,19 @@ impl BatchNormalization {
         if !(0.0..=1.0).contains(&config.momentum) {
             return Err(Error::invalid(
                 "momentum",
-                format!("layer {name}: momentum must be in [0, 1], got {}", config.momentum),
+                format!(
+                    "layer {name}: momentum must be in [0, 1], got {}",
+                    config.momentum
+                ),
             ));
         }
         if config.epsilon.is_nan() || config.epsilon <= 0.0 {
             return Err(Error::invalid(
                 "epsilon",
-                format!("layer {name}: epsilon must be positive, got {}", config.epsilon),
+                format!(
+                    "layer {name}: epsilon must be positive, got {}",
+                    config.epsilon
+                ),
             ));
         }
         let mut params = Params::new();
@@ -173,7 +179,11 @@ impl Layer for BatchNormalization {
             var.iter_mut().for_each(|v| *v /= n as f64);
             // Moving statistics, unbiased variance.
             let mom = self.config.momentum;
-            let bessel = if n > 1 { n as f64 / (n - 1) as f64 } else { 1.0 };
+            let bessel = if n > 1 {
+                n as f64 / (n - 1) as f64
+            } else {
+                1.0
+            };
             let (rm, rv) = self.stats.values.split_at_mut(c_n);
             for ch in 0..c_n {
                 rm[ch] = mom * rm[ch] + (1.0 - mom) * mean[ch] as f32;
@@ -248,9 +258,8 @@ impl Layer for BatchNormalization {
         let mut dx = d_output.into_vec();
         for (dr, hr) in dx.chunks_exact_mut(c_n).zip(cache.xhat.chunks_exact(c_n)) {
             for ch in 0..c_n {
-                dr[ch] = gamma[ch]
-                    * cache.inv_std[ch]
-                    * (dr[ch] - mean_dy[ch] - hr[ch] * mean_dyx[ch]);
+                dr[ch] =
+                    gamma[ch] * cache.inv_std[ch] * (dr[ch] - mean_dy[ch] - hr[ch] * mean_dyx[ch]);
             }
         }
         Tensor::from_vec(&cache.shape, dx)
@@ -272,7 +281,8 @@ mod tests {
     use crate::rng::Rng;
 
     fn bn(c: usize) -> BatchNormalization {
-        let mut l = BatchNormalization::new("batch_normalization_1", c, Default::default()).unwrap();
+        let mut l =
+            BatchNormalization::new("batch_normalization_1", c, Default::default()).unwrap();
         let mut r = Rng::new(2);
         l.params
             .values
@@ -286,7 +296,11 @@ mod tests {
         let mut l = bn(3);
         check_layer(&mut l, randt(&mut Rng::new(1), &[4, 3], 1.0), |_| {});
         let mut l = bn(2);
-        check_layer(&mut l, randt(&mut Rng::new(2), &[2, 2, 3, 2, 2], 1.0), |_| {});
+        check_layer(
+            &mut l,
+            randt(&mut Rng::new(2), &[2, 2, 3, 2, 2], 1.0),
+            |_| {},
+        );
     }
 
     #[test]

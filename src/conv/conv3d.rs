@@ -322,7 +322,11 @@ mod tests {
             .padding(Padding::Same)
             .activation(Activation::Sigmoid);
         let mut l = conv(2, cfg);
-        check_layer(&mut l, randt(&mut Rng::new(1), &[2, 3, 4, 3, 2], 1.0), |_| {});
+        check_layer(
+            &mut l,
+            randt(&mut Rng::new(1), &[2, 3, 4, 3, 2], 1.0),
+            |_| {},
+        );
         let cfg = Conv3dConfig::new(3, (2, 3, 2)).activation(Activation::Tanh);
         let mut l = conv(2, cfg);
         let x = randt(&mut Rng::new(2), &[2, 3, 4, 3, 2], 1.0);
@@ -347,13 +351,20 @@ mod tests {
             .forward(Flow::new(Tensor::zeros(&[1, 2, 5, 5, 1])), true)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("at least 3x3x3") && e.contains("[1, 2, 5, 5, 1]"), "{e}");
+        assert!(
+            e.contains("at least 3x3x3") && e.contains("[1, 2, 5, 5, 1]"),
+            "{e}"
+        );
         let e = v
             .forward(Flow::new(Tensor::zeros(&[1, 5, 5, 1])), true)
             .unwrap_err()
             .to_string();
         assert!(e.contains("5-D") && e.contains("[1, 5, 5, 1]"), "{e}");
-        assert!(v.output_shape(&[None, Some(2), Some(5), Some(5), Some(1)]).is_err());
-        assert!(v.output_shape(&[None, Some(3), Some(5), Some(5), Some(2)]).is_err());
+        assert!(v
+            .output_shape(&[None, Some(2), Some(5), Some(5), Some(1)])
+            .is_err());
+        assert!(v
+            .output_shape(&[None, Some(3), Some(5), Some(5), Some(2)])
+            .is_err());
     }
 }

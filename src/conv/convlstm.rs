@@ -297,7 +297,12 @@ impl ConvLstm2d {
     /// The two convolution geometries for `h x w` frames.
     fn geoms(&self, h: usize, w: usize) -> Option<(Geom, Geom)> {
         let (kh, kw) = self.config.kernel_size;
-        let gx = Geom::new([1, h, w], self.in_channels, [1, kh, kw], self.config.padding)?;
+        let gx = Geom::new(
+            [1, h, w],
+            self.in_channels,
+            [1, kh, kw],
+            self.config.padding,
+        )?;
         let gh = Geom::new(
             [1, gx.output[1], gx.output[2]],
             self.config.filters,
@@ -509,7 +514,10 @@ impl Layer for ConvLstm2d {
     }
 
     fn backward(&mut self, d_output: Tensor) -> Result<Tensor> {
-        let tape = self.tape.as_ref().ok_or_else(|| no_cache(&self.name, TYPE))?;
+        let tape = self
+            .tape
+            .as_ref()
+            .ok_or_else(|| no_cache(&self.name, TYPE))?;
         check_d_output(&self.name, TYPE, &tape.out_shape, &d_output)?;
         let (batch, steps, gx, gh) = (tape.batch, tape.steps, tape.gx, tape.gh);
         let f = self.config.filters;
@@ -696,21 +704,11 @@ mod tests {
 
     #[test]
     fn keras_parameter_counts() {
-        let l = ConvLstm2d::new(
-            "c",
-            1,
-            ConvLstm2dConfig::new(40, (3, 3)),
-            &mut Rng::new(0),
-        )
-        .unwrap();
+        let l =
+            ConvLstm2d::new("c", 1, ConvLstm2dConfig::new(40, (3, 3)), &mut Rng::new(0)).unwrap();
         assert_eq!(l.param_count(), 59_200);
-        let l = ConvLstm2d::new(
-            "c",
-            40,
-            ConvLstm2dConfig::new(40, (3, 3)),
-            &mut Rng::new(0),
-        )
-        .unwrap();
+        let l =
+            ConvLstm2d::new("c", 40, ConvLstm2dConfig::new(40, (3, 3)), &mut Rng::new(0)).unwrap();
         assert_eq!(l.param_count(), 115_360);
         let p = &l.params()[0];
         assert_eq!(p.slots()[0].shape, vec![160, 40, 3, 3]);
@@ -742,7 +740,11 @@ mod tests {
         // Same padding with an even kernel: the recurrent convolution too.
         let cfg = ConvLstm2dConfig::new(2, (2, 2)).padding(Padding::Same);
         let mut l = layer(1, cfg);
-        check_layer(&mut l, randt(&mut Rng::new(5), &[1, 3, 3, 4, 1], 0.7), |_| {});
+        check_layer(
+            &mut l,
+            randt(&mut Rng::new(5), &[1, 3, 3, 4, 1], 0.7),
+            |_| {},
+        );
     }
 
     #[test]
@@ -752,7 +754,11 @@ mod tests {
             .return_sequences(true)
             .go_backwards(true);
         let mut l = layer(1, cfg);
-        check_layer(&mut l, randt(&mut Rng::new(6), &[2, 3, 3, 3, 1], 0.7), |_| {});
+        check_layer(
+            &mut l,
+            randt(&mut Rng::new(6), &[2, 3, 3, 3, 1], 0.7),
+            |_| {},
+        );
     }
 
     #[test]
@@ -787,7 +793,10 @@ mod tests {
         }
         let a = bwd.forward(Flow::new(x), false).unwrap().x;
         let b = fwd
-            .forward(Flow::new(Tensor::from_vec(&[1, 4, 3, 3, 1], rev).unwrap()), false)
+            .forward(
+                Flow::new(Tensor::from_vec(&[1, 4, 3, 3, 1], rev).unwrap()),
+                false,
+            )
             .unwrap()
             .x;
         assert_eq!(a.data(), b.data());
@@ -822,19 +831,26 @@ mod tests {
             .forward(Flow::new(Tensor::zeros(&[1, 2, 4, 4, 3])), true)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("2 channels") && e.contains("[1, 2, 4, 4, 3]"), "{e}");
+        assert!(
+            e.contains("2 channels") && e.contains("[1, 2, 4, 4, 3]"),
+            "{e}"
+        );
         let e = l
             .forward(Flow::new(Tensor::zeros(&[1, 2, 2, 5, 2])), true)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("at least 3x3") && e.contains("[1, 2, 2, 5, 2]"), "{e}");
+        assert!(
+            e.contains("at least 3x3") && e.contains("[1, 2, 2, 5, 2]"),
+            "{e}"
+        );
         let e = l
             .output_shape(&[None, None, Some(2), Some(8), Some(2)])
             .unwrap_err()
             .to_string();
         assert!(e.contains("at least 3x3"), "{e}");
         assert_eq!(
-            l.output_shape(&[None, None, Some(6), Some(8), Some(2)]).unwrap(),
+            l.output_shape(&[None, None, Some(6), Some(8), Some(2)])
+                .unwrap(),
             vec![None, Some(4), Some(6), Some(2)]
         );
         let e = l
@@ -848,7 +864,10 @@ mod tests {
             .backward(Tensor::zeros(&[1, 2, 2, 3]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("[1, 2, 2, 2]") && e.contains("[1, 2, 2, 3]"), "{e}");
+        assert!(
+            e.contains("[1, 2, 2, 2]") && e.contains("[1, 2, 2, 3]"),
+            "{e}"
+        );
         assert!(ConvLstm2d::new(
             "c",
             1,
@@ -856,6 +875,8 @@ mod tests {
             &mut Rng::new(0)
         )
         .is_err());
-        assert!(ConvLstm2d::new("c", 1, ConvLstm2dConfig::new(0, (3, 3)), &mut Rng::new(0)).is_err());
+        assert!(
+            ConvLstm2d::new("c", 1, ConvLstm2dConfig::new(0, (3, 3)), &mut Rng::new(0)).is_err()
+        );
     }
 }

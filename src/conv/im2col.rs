@@ -179,7 +179,9 @@ mod tests {
         let g = Geom::new([3, 4, 2], 2, [2, 3, 2], Padding::Same).unwrap();
         let mut r = crate::rng::Rng::new(3);
         let x: Vec<f32> = (0..g.in_len()).map(|_| r.normal()).collect();
-        let y: Vec<f32> = (0..g.positions() * g.window()).map(|_| r.normal()).collect();
+        let y: Vec<f32> = (0..g.positions() * g.window())
+            .map(|_| r.normal())
+            .collect();
         let mut cols = vec![0.0; y.len()];
         g.im2col(&x, &mut cols);
         let mut dx = vec![0.0; x.len()];

@@ -174,5 +174,38 @@ fn from_time_major(src: &[f32], b: usize, t: usize, rest: usize, reverse: bool) 
     out
 }
 
+/// Reads a spec's `kernel_size`: `n` positive integers, or one integer for all
+/// axes (as Keras accepts); `default` when absent. The error says what was given.
+pub(crate) fn kernel_size_arg(
+    value: Option<&serde_json::Value>,
+    n: usize,
+    default: usize,
+) -> std::result::Result<Vec<usize>, String> {
+    let positive = |v: &serde_json::Value| v.as_u64().filter(|&k| k > 0).map(|k| k as usize);
+    match value {
+        None => Ok(vec![default; n]),
+        Some(serde_json::Value::Array(items)) if items.len() == n => items
+            .iter()
+            .map(|v| positive(v).ok_or(()))
+            .collect::<std::result::Result<Vec<_>, ()>>()
+            .map_err(|_| {
+                format!(
+                    "`kernel_size` must hold {n} positive integers, got {}",
+                    serde_json::Value::Array(items.clone())
+                )
+            }),
+        Some(v) => positive(v).map(|k| vec![k; n]).ok_or_else(|| {
+            format!("`kernel_size` must be {n} positive integers (or one), got {v}")
+        }),
+    }
+}
+
+/// Reads a spec's `padding` (`"same"` or `"valid"`, default valid as in Keras).
+pub(crate) fn padding_arg(value: Option<&str>) -> std::result::Result<Padding, String> {
+    value.map_or(Ok(Padding::Valid), |s| {
+        Padding::parse(s).map_err(|e| e.to_string())
+    })
+}
+
 #[cfg(test)]
 mod testutil;

@@ -50,10 +50,21 @@ pub fn check_layer<L: Layer + ?Sized>(layer: &mut L, x: Tensor, before: impl Fn(
             continue;
         }
         let analytic = p.grads.clone();
-        assert!(analytic.iter().any(|g| *g != 0.0), "{name} params[{k}] all zero");
+        assert!(
+            analytic.iter().any(|g| *g != 0.0),
+            "{name} params[{k}] all zero"
+        );
         let num = numeric_grad(
             &mut st,
-            |s| s.layer.params_mut().into_iter().nth(k).unwrap().values.as_mut_slice(),
+            |s| {
+                s.layer
+                    .params_mut()
+                    .into_iter()
+                    .nth(k)
+                    .unwrap()
+                    .values
+                    .as_mut_slice()
+            },
             loss,
             EPS,
         );
