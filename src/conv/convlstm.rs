@@ -15,8 +15,9 @@
 //!
 //! Parameters (Keras counts one bias, `4f(kh·kw·(c+f) + 1)`), PyTorch-style:
 //! `weight_ih` `[4f, c, kh, kw]`, `weight_hh` `[4f, f, kh, kw]`, `bias` `[4f]`.
-//! A Keras kernel `(kh, kw, c, 4f)` is `weight_ih` permuted (3, 2, 0, 1)... that
-//! is, `kernel[y, x, ci, o] = weight_ih[o, ci, y, x]`; both use blocks i, f, c/g, o.
+//! A Keras kernel `(kh, kw, c, 4f)` is `weight_ih` with its axes moved:
+//! `kernel[y, x, ci, o] = weight_ih[o, ci, y, x]` (likewise the recurrent kernel);
+//! both use gate blocks i, f, c/g, o.
 //!
 //! Implementation: the input convolution of every time step is one im2col and
 //! one GEMM before the loop; each step then adds the recurrent convolution

@@ -168,7 +168,7 @@ mod tests {
         v.im2col(&x, &mut cols);
         assert_eq!(&cols[12..16], &[5., 6., 8., 9.]);
         assert!(Geom::new([1, 3, 3], 1, [1, 4, 3], Padding::Valid).is_none());
-        // Even kernel, same padding: one zero before, none... (k-1)/2 = 0 before.
+        // Even kernel, same padding: (k-1)/2 = 0 zeros before, 1 after.
         let e = Geom::new([1, 3, 3], 1, [1, 2, 2], Padding::Same).unwrap();
         assert_eq!((e.pad, e.output), ([0, 0, 0], [1, 3, 3]));
     }
