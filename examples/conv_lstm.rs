@@ -11,7 +11,11 @@
 //! that its moving statistics (used at inference) settle within a short run.
 //!
 //! It prints the binary cross-entropy of the predicted next frame on held-out
-//! movies against the copy-the-last-frame baseline, and writes
+//! movies against the copy-the-last-frame baseline. The honest number is the
+//! last frame's: the Conv3D head convolves over time with `same` padding, so its
+//! output for frame `t < 15` sees input frame `t + 1`, which is that output's
+//! target (Keras's model has the same leak); at the last frame the window's
+//! future slot is zero padding. It also writes
 //! `conv_lstm_strip.png`: input frames, predicted next frames and true next
 //! frames, one row each.
 //!
@@ -181,6 +185,10 @@ fn main() -> Result<()> {
     println!("trained {steps} steps of batch {batch} in {train_s:.1}s");
     println!("next-frame BCE on 16 held-out movies, frame {}: model {model_bce:.4}, copy-last-frame baseline {copy_bce:.4}", t + 1);
     println!("mean over all {FRAMES} frames: model {all_model:.4}, copy-last-frame baseline {all_copy:.4}");
+    println!("  (not a forecast: Conv3D's 'same' padding over time lets the output at frame t see");
+    println!(
+        "   input frame t+1, its own target, as in Keras's model; only the last frame is honest)"
+    );
 
     write_strip(Path::new(&out), &test_x, &pred, &test_y)?;
     println!("wrote {out}: rows = input frames 8-15, predicted next frames, true next frames");
