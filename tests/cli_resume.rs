@@ -85,7 +85,7 @@ fn train_cmd(dir: &Path, out: &Path, resume: bool) -> Command {
 }
 
 fn weights(dir: &Path) -> Vec<(String, Tensor)> {
-    load_safetensors(&dir.join("weights.safetensors")).unwrap()
+    load_safetensors(dir.join("weights.safetensors")).unwrap()
 }
 
 #[test]
@@ -166,7 +166,7 @@ fn sigint_stops_with_exit_code_130_and_a_resumable_checkpoint() {
     let dir = temp_dir("sigint");
     inputs(&dir);
     let out_dir = dir.join("run");
-    let mut child = train_cmd(&dir, &out_dir, false).spawn().unwrap();
+    let child = train_cmd(&dir, &out_dir, false).spawn().unwrap();
     let started = Instant::now();
     while !Checkpoint::Last
         .path(&out_dir)
