@@ -1,5 +1,6 @@
 //! Subcommands, one file each.
 
+mod bench;
 mod summary;
 
 use clap::{Parser, Subcommand};
@@ -17,11 +18,14 @@ pub struct Cli {
 enum Command {
     /// Print a model's Keras-style summary table (layers, output shapes, parameter counts).
     Summary(summary::Args),
+    /// Time the benchmark configurations (training step, inference, generation).
+    Bench(bench::Args),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> gated::Result<()> {
     match cli.command {
         Command::Summary(a) => summary::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
