@@ -357,7 +357,8 @@ impl Rnn {
                 rec_mask,
                 hs,
                 cs,
-                cache: vec![0.0; n * cell.cache_width()],
+                // Inference keeps no tape: one step's cache is reused.
+                cache: vec![0.0; if training { n } else { batch } * cell.cache_width()],
             });
         }
         if let Some(m) = &tapes[0].in_mask {
@@ -445,7 +446,8 @@ impl Rnn {
                     c_prev,
                     h: h_next,
                     c: c_next,
-                    cache: &mut tape.cache[t * batch * cw..][..batch * cw],
+                    cache: &mut tape.cache[if training { t } else { 0 } * batch * cw..]
+                        [..batch * cw],
                     scratch: &mut scratch[..batch * gw],
                 });
                 // Masked rows keep their state.
