@@ -44,10 +44,10 @@ fn layers() -> Vec<Rnn> {
     ]
 }
 
-fn assert_close(what: &str, a: &[f32], b: &[f32]) {
+fn assert_close(what: &str, a: &[f32], b: &[f32], rel: f32) {
     assert_eq!(a.len(), b.len());
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        let tol = 1e-5 * y.abs().max(1e-1);
+        let tol = rel * y.abs().max(1e-1);
         assert!((x - y).abs() <= tol, "{what}[{i}]: {x} vs {y}");
     }
 }
@@ -69,10 +69,12 @@ fn simd_fallback_and_thread_counts_agree() {
         set_simd_enabled(false);
         let fallback = run(layers().remove(k), &x);
         set_simd_enabled(true);
-        assert_close("simd vs fallback", &fallback, &base);
+        // The AVX-512 kernels use fused multiply-adds (one rounding), the
+        // fallback separate ones; over BPTT's sums that differs by ~1e-5.
+        assert_close("simd vs fallback", &fallback, &base, 1e-4);
         set_threads(2);
         let two = run(layers().remove(k), &x);
         set_threads(1);
-        assert_close("2 threads vs 1", &two, &base);
+        assert_close("2 threads vs 1", &two, &base, 1e-5);
     }
 }

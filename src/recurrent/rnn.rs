@@ -299,6 +299,9 @@ impl Rnn {
             _ => None,
         };
         let initial = initial.or(carried.as_deref());
+        for cell in self.cells.iter_mut() {
+            cell.core_mut().prepare_packs(batch, steps, training);
+        }
         let n = batch * steps;
         let rev = self.options.go_backwards;
         let src_t = |t: usize| if rev { steps - 1 - t } else { t };
@@ -504,6 +507,11 @@ impl Rnn {
         };
         if self.options.stateful {
             self.carried = Some(states.clone());
+        }
+        if !training {
+            self.cells
+                .iter_mut()
+                .for_each(|c| c.core_mut().clear_packs());
         }
         self.tape = training.then_some(Tape {
             batch,
@@ -731,6 +739,7 @@ impl Rnn {
 
         // Whole-sequence weight gradients.
         for (k, cell) in self.cells.iter_mut().enumerate() {
+            cell.core_mut().clear_packs();
             let ct = &tape.cells[k];
             let bh = batch * cell.units();
             let folded = !cell.separate_recurrent_grad();
