@@ -19,6 +19,8 @@ dtype = "float32"
 type = "lstm"
 units = 24
 return_sequences = true
+dropout = 0.2
+recurrent_dropout = 0.2
 [[layer]]
 type = "dropout"
 rate = 0.3

@@ -1,5 +1,6 @@
 //! Subcommands, one file each.
 
+mod bench;
 mod common;
 mod eval;
 mod predict;
@@ -28,6 +29,8 @@ enum Command {
     Predict(predict::Args),
     /// Print a saved model's loss and metrics on inputs and targets.
     Eval(eval::Args),
+    /// Time the benchmark configurations (training step, inference, generation).
+    Bench(bench::Args),
 }
 
 /// Runs the parsed command.
@@ -37,5 +40,6 @@ pub fn run(cli: Cli) -> gated::Result<()> {
         Command::Train(a) => train::run(*a),
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Bench(a) => bench::run(a),
     }
 }

@@ -681,6 +681,10 @@ impl Layer for ConvLstm2d {
         vec![&mut self.params]
     }
 
+    fn reseed(&mut self, seed: u64) {
+        ConvLstm2d::reseed(self, seed);
+    }
+
     fn reset_states(&mut self) {
         self.state = None;
     }

@@ -3,3 +3,4 @@
 
 pub mod act;
 pub mod gemm;
+pub mod simd;

@@ -355,6 +355,16 @@ impl Layer for Bidirectional {
         p
     }
 
+    fn reseed(&mut self, seed: u64) {
+        self.forward.reseed(seed);
+        self.backward.reseed(seed ^ 0x5EED_0FBA_C4D1);
+    }
+
+    fn set_stateful(&mut self, stateful: bool) {
+        self.forward.set_stateful(stateful);
+        self.backward.set_stateful(stateful);
+    }
+
     fn reset_states(&mut self) {
         self.forward.reset_states();
         self.backward.reset_states();

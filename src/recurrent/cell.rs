@@ -6,7 +6,7 @@
 //! masking, dropout, direction, stacking and the whole-sequence GEMMs.
 
 use super::config::CellConfig;
-use crate::kernels::gemm::{sgemm, Trans};
+use crate::kernels::gemm::{sgemm, sgemm_packed, PackedB, Trans};
 use crate::params::{Params, SlotId};
 use crate::rng::Rng;
 use crate::Result;
@@ -124,7 +124,33 @@ pub struct CellCore {
     pub b_ih: Option<SlotId>,
     /// Slot of `bias_hh` (two-bias layouts only).
     pub b_hh: Option<SlotId>,
+    /// `weight_hh` packed for the per-step products (see [`CellCore::prepare_packs`]).
+    packs: RecurrentPacks,
 }
+
+/// `weight_hh` packed for the per-step products: transposed for the forward
+/// `h W_hh^T`, as stored for the backward `d W_hh`. Kept across calls so the
+/// buffers are reused; only valid between `prepare_packs` and `clear_packs`.
+#[derive(Debug, Clone, Default)]
+struct RecurrentPacks {
+    fwd: PackedB,
+    bwd: PackedB,
+    fwd_ok: bool,
+    bwd_ok: bool,
+}
+
+/// `GATED_NO_PACK=1` turns the packed per-step kernel off (for comparisons).
+fn packing_disabled() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var_os("GATED_NO_PACK").is_some_and(|v| v != "0"))
+}
+
+/// Per-step products below this many multiply-adds are not worth packing.
+const PACKED_MIN_MACS: usize = 1 << 16;
+
+/// Per-step products at or above this many multiply-adds use the GEMM backend
+/// (which may use several threads) rather than the packed single-thread kernel.
+const PACKED_MAX_MACS: usize = 1 << 24;
 
 impl CellCore {
     /// Creates and initialises the weights. `suffix` completes PyTorch's names,
@@ -172,7 +198,36 @@ impl CellCore {
             w_hh,
             b_ih,
             b_hh,
+            packs: RecurrentPacks::default(),
         })
+    }
+
+    /// Packs `weight_hh` for a pass over `steps` steps of `batch` rows (and for
+    /// its backward pass when `backward`), where that pays: more than one step,
+    /// and per-step products small enough for one thread (or one thread set).
+    /// Call after any change to the weights and before the steps.
+    pub fn prepare_packs(&mut self, batch: usize, steps: usize, backward: bool) {
+        let (h, gw) = (self.config.units, self.config.gate_width());
+        let macs = batch * h * gw;
+        let small = macs < PACKED_MAX_MACS || crate::kernels::gemm::threads() == 1;
+        self.clear_packs();
+        if steps < 2 || !small || macs < PACKED_MIN_MACS || packing_disabled() {
+            return;
+        }
+        let w = &self.params.values[self.params.slots()[self.w_hh].range()];
+        self.packs.fwd.pack(Trans::T, h, gw, w, h);
+        self.packs.fwd_ok = true;
+        if backward {
+            self.packs.bwd.pack(Trans::N, gw, h, w, h);
+            self.packs.bwd_ok = true;
+        }
+    }
+
+    /// Marks the packed weights stale (they are then not used until the next
+    /// [`CellCore::prepare_packs`]); the buffers are kept.
+    pub fn clear_packs(&mut self) {
+        self.packs.fwd_ok = false;
+        self.packs.bwd_ok = false;
     }
 
     /// `xw [n, GW] = x [n, I] W_ih^T + bias_ih (+ bias_hh when `fold_bias_hh`)`.
@@ -204,22 +259,26 @@ impl CellCore {
         add_bias_hh: bool,
     ) {
         let units = self.config.units;
-        let w = &self.params.value(self.w_hh)[first_row * units..];
-        sgemm(
-            Trans::N,
-            Trans::T,
-            n,
-            cols,
-            units,
-            1.0,
-            h,
-            ld_h,
-            w,
-            units,
-            0.0,
-            out,
-            ld_out,
-        );
+        if self.packs.fwd_ok && first_row == 0 && cols == self.config.gate_width() {
+            sgemm_packed(n, h, ld_h, &self.packs.fwd, false, out, ld_out);
+        } else {
+            let w = &self.params.value(self.w_hh)[first_row * units..];
+            sgemm(
+                Trans::N,
+                Trans::T,
+                n,
+                cols,
+                units,
+                1.0,
+                h,
+                ld_h,
+                w,
+                units,
+                0.0,
+                out,
+                ld_out,
+            );
+        }
         if let (true, Some(b)) = (add_bias_hh, self.b_hh) {
             let bias = &self.params.value(b)[first_row..first_row + cols];
             for row in out.chunks_mut(ld_out).take(n) {
@@ -241,6 +300,10 @@ impl CellCore {
         accumulate: bool,
     ) {
         let units = self.config.units;
+        if self.packs.bwd_ok && first_row == 0 && cols == self.config.gate_width() {
+            sgemm_packed(n, d, ld_d, &self.packs.bwd, accumulate, dh, units);
+            return;
+        }
         let w = &self.params.value(self.w_hh)[first_row * units..];
         let beta = if accumulate { 1.0 } else { 0.0 };
         sgemm(

@@ -11,6 +11,7 @@
 
 use super::cell::{Cell, CellCore, StepBackward, StepForward};
 use super::config::{CellConfig, CellKind};
+use crate::kernels::act::Activation;
 use crate::rng::Rng;
 use crate::{Error, Result};
 
@@ -36,6 +37,44 @@ impl GruCell {
 
     fn reset_after(&self) -> bool {
         self.core.config.reset_after
+    }
+
+    /// Backward pass 1: d(z), d(n_pre) and, with the reset after the product,
+    /// d(r) and the recurrent gradients. `da`/`dr` are the activation
+    /// derivatives expressed through their outputs.
+    #[inline(always)]
+    fn pass1(&self, io: &mut StepBackward<'_>, da: impl Fn(f32) -> f32, dr: impl Fn(f32) -> f32) {
+        let hu = self.core.config.units;
+        let (gw, cw) = (3 * hu, 4 * hu);
+        let reset_after = self.reset_after();
+        for b in 0..io.batch {
+            let cache = &io.cache[b * cw..(b + 1) * cw];
+            let (r, rest) = cache.split_at(hu);
+            let (z, rest) = rest.split_at(hu);
+            let (n, extra) = rest.split_at(hu);
+            let d = &mut io.dxw[b * gw..(b + 1) * gw];
+            let (d_r, rest) = d.split_at_mut(hu);
+            let (d_z, d_n) = rest.split_at_mut(hu);
+            let row = b * hu..(b + 1) * hu;
+            let (dh, h_prev) = (&io.dh[row.clone()], &io.h_prev[row.clone()]);
+            let dh_prev = &mut io.dh_prev[row];
+            for j in 0..hu {
+                let dpn = dh[j] * (1.0 - z[j]) * da(n[j]);
+                d_z[j] = dh[j] * (h_prev[j] - n[j]) * dr(z[j]);
+                d_n[j] = dpn;
+                dh_prev[j] = dh[j] * z[j];
+            }
+            if reset_after {
+                for j in 0..hu {
+                    d_r[j] = d_n[j] * extra[j] * dr(r[j]);
+                }
+                let drec = &mut io.drec[b * gw..(b + 1) * gw];
+                drec[..2 * hu].copy_from_slice(&d[..2 * hu]);
+                for j in 0..hu {
+                    drec[2 * hu + j] = d[2 * hu + j] * r[j];
+                }
+            }
+        }
     }
 }
 
@@ -83,13 +122,18 @@ impl Cell for GruCell {
                 &io.scratch[b * gw..(b + 1) * gw],
             );
             let cache = &mut io.cache[b * cw..(b + 1) * cw];
-            for j in 0..hu {
-                cache[j] = ract.apply(xw[j] + s[j]);
-                cache[hu + j] = ract.apply(xw[hu + j] + s[hu + j]);
-                if reset_after {
-                    cache[3 * hu + j] = s[2 * hu + j];
-                } else {
-                    cache[3 * hu + j] = cache[j] * io.h_rec[b * hu + j];
+            for j in 0..2 * hu {
+                cache[j] = xw[j] + s[j];
+            }
+            ract.apply_slice(&mut cache[..2 * hu]);
+            let (rz, rest) = cache.split_at_mut(2 * hu);
+            let extra = &mut rest[hu..];
+            if reset_after {
+                extra.copy_from_slice(&s[2 * hu..]);
+            } else {
+                let h_rec = &io.h_rec[b * hu..(b + 1) * hu];
+                for j in 0..hu {
+                    extra[j] = rz[j] * h_rec[j];
                 }
             }
         }
@@ -105,20 +149,30 @@ impl Cell for GruCell {
                 &io.scratch[b * gw..(b + 1) * gw],
             );
             let cache = &mut io.cache[b * cw..(b + 1) * cw];
+            let (r, rest) = cache.split_at_mut(hu);
+            let (z, rest) = rest.split_at_mut(hu);
+            let (n, extra) = rest.split_at_mut(hu);
+            if reset_after {
+                for j in 0..hu {
+                    n[j] = xw[2 * hu + j] + r[j] * extra[j];
+                }
+            } else {
+                for j in 0..hu {
+                    n[j] = xw[2 * hu + j] + s[2 * hu + j];
+                }
+            }
+            act.apply_slice(n);
+            let (h_prev, h) = (
+                &io.h_prev[b * hu..(b + 1) * hu],
+                &mut io.h[b * hu..(b + 1) * hu],
+            );
             for j in 0..hu {
-                let (r, z) = (cache[j], cache[hu + j]);
-                let n = if reset_after {
-                    act.apply(xw[2 * hu + j] + r * cache[3 * hu + j])
-                } else {
-                    act.apply(xw[2 * hu + j] + s[2 * hu + j])
-                };
-                cache[2 * hu + j] = n;
-                io.h[b * hu + j] = z * io.h_prev[b * hu + j] + (1.0 - z) * n;
+                h[j] = z[j] * h_prev[j] + (1.0 - z[j]) * n[j];
             }
         }
     }
 
-    fn step_backward(&self, io: StepBackward<'_>) {
+    fn step_backward(&self, mut io: StepBackward<'_>) {
         let hu = self.core.config.units;
         let (act, ract) = (
             self.core.config.activation,
@@ -127,30 +181,14 @@ impl Cell for GruCell {
         let (gw, cw) = (3 * hu, 4 * hu);
         let reset_after = self.reset_after();
         // Pass 1: z, n and (reset after) r gradients; d(n_pre) lands in dxw[:, 2H..].
-        for b in 0..io.batch {
-            let cache = &io.cache[b * cw..(b + 1) * cw];
-            let d = &mut io.dxw[b * gw..(b + 1) * gw];
-            for j in 0..hu {
-                let idx = b * hu + j;
-                let (r, z, n, extra) = (
-                    cache[j],
-                    cache[hu + j],
-                    cache[2 * hu + j],
-                    cache[3 * hu + j],
-                );
-                let dh = io.dh[idx];
-                let dpn = dh * (1.0 - z) * act.derivative_from_output(n);
-                d[hu + j] = dh * (io.h_prev[idx] - n) * ract.derivative_from_output(z);
-                d[2 * hu + j] = dpn;
-                io.dh_prev[idx] = dh * z;
-                if reset_after {
-                    d[j] = dpn * extra * ract.derivative_from_output(r);
-                    let dr = &mut io.drec[b * gw..(b + 1) * gw];
-                    dr[j] = d[j];
-                    dr[hu + j] = d[hu + j];
-                    dr[2 * hu + j] = dpn * r;
-                }
-            }
+        if (act, ract) == (Activation::Tanh, Activation::Sigmoid) {
+            self.pass1(&mut io, |y| 1.0 - y * y, |y| y * (1.0 - y));
+        } else {
+            self.pass1(
+                &mut io,
+                |y| act.derivative_from_output(y),
+                |y| ract.derivative_from_output(y),
+            );
         }
         if reset_after {
             self.core

@@ -35,6 +35,48 @@ impl LstmCell {
     }
 }
 
+impl LstmCell {
+    /// Gate gradients of one backward step into `io.dxw`, and `io.dc_prev`.
+    /// `da` and `dr` are the derivatives of the activation and the recurrent
+    /// activation expressed through their outputs.
+    #[inline(always)]
+    fn gate_grads(
+        &self,
+        io: &mut StepBackward<'_>,
+        da: impl Fn(f32) -> f32,
+        dr: impl Fn(f32) -> f32,
+    ) {
+        let hu = self.core.config.units;
+        let (gw, cw) = (4 * hu, 5 * hu);
+        for b in 0..io.batch {
+            let cache = &io.cache[b * cw..(b + 1) * cw];
+            let (i, rest) = cache.split_at(hu);
+            let (f, rest) = rest.split_at(hu);
+            let (g, rest) = rest.split_at(hu);
+            let (o, ac) = rest.split_at(hu);
+            let d = &mut io.dxw[b * gw..(b + 1) * gw];
+            let (di, rest) = d.split_at_mut(hu);
+            let (df, rest) = rest.split_at_mut(hu);
+            let (dg, d_o) = rest.split_at_mut(hu);
+            let row = b * hu..(b + 1) * hu;
+            let (dh, dc, c_prev) = (
+                &io.dh[row.clone()],
+                &io.dc[row.clone()],
+                &io.c_prev[row.clone()],
+            );
+            let dc_prev = &mut io.dc_prev[row];
+            for j in 0..hu {
+                let dct = dc[j] + dh[j] * o[j] * da(ac[j]);
+                di[j] = dct * g[j] * dr(i[j]);
+                df[j] = dct * c_prev[j] * dr(f[j]);
+                dg[j] = dct * i[j] * da(g[j]);
+                d_o[j] = dh[j] * ac[j] * dr(o[j]);
+                dc_prev[j] = dct * f[j];
+            }
+        }
+    }
+}
+
 impl Cell for LstmCell {
     fn core(&self) -> &CellCore {
         &self.core
@@ -54,75 +96,60 @@ impl Cell for LstmCell {
     }
 
     fn step(&self, io: StepForward<'_>) {
-        let h_units = self.core.config.units;
+        let hu = self.core.config.units;
         let (act, ract) = (
             self.core.config.activation,
             self.core.config.recurrent_activation,
         );
-        let gw = 4 * h_units;
+        let (gw, cw) = (4 * hu, 5 * hu);
         // scratch [B, 4H] = h_rec W_hh^T; both biases were folded into xw.
         self.core
-            .project_recurrent(io.h_rec, h_units, io.batch, 0, gw, io.scratch, gw, false);
+            .project_recurrent(io.h_rec, hu, io.batch, 0, gw, io.scratch, gw, false);
         for b in 0..io.batch {
             let pre = &io.scratch[b * gw..(b + 1) * gw];
             let xw = &io.xw[b * gw..(b + 1) * gw];
-            let cache = &mut io.cache[b * 5 * h_units..(b + 1) * 5 * h_units];
-            let row = b * h_units..(b + 1) * h_units;
-            let (c_prev, c, h) = (
-                &io.c_prev[row.clone()],
-                &mut io.c[row.clone()],
-                &mut io.h[row],
-            );
-            for j in 0..h_units {
-                let i = ract.apply(pre[j] + xw[j]);
-                let f = ract.apply(pre[h_units + j] + xw[h_units + j]);
-                let g = act.apply(pre[2 * h_units + j] + xw[2 * h_units + j]);
-                let o = ract.apply(pre[3 * h_units + j] + xw[3 * h_units + j]);
-                let cj = f * c_prev[j] + i * g;
-                let ac = act.apply(cj);
-                c[j] = cj;
-                h[j] = o * ac;
-                cache[j] = i;
-                cache[h_units + j] = f;
-                cache[2 * h_units + j] = g;
-                cache[3 * h_units + j] = o;
-                cache[4 * h_units + j] = ac;
+            let cache = &mut io.cache[b * cw..(b + 1) * cw];
+            // Gates i, f, g, o into the cache, activated in place.
+            let (gates, ac) = cache.split_at_mut(gw);
+            for ((g, &p), &x) in gates.iter_mut().zip(pre).zip(xw) {
+                *g = p + x;
+            }
+            ract.apply_slice(&mut gates[..2 * hu]);
+            act.apply_slice(&mut gates[2 * hu..3 * hu]);
+            ract.apply_slice(&mut gates[3 * hu..]);
+            let row = b * hu..(b + 1) * hu;
+            let (c_prev, c) = (&io.c_prev[row.clone()], &mut io.c[row.clone()]);
+            let (i, rest) = gates.split_at(hu);
+            let (f, rest) = rest.split_at(hu);
+            let (g, o) = rest.split_at(hu);
+            for j in 0..hu {
+                c[j] = f[j] * c_prev[j] + i[j] * g[j];
+            }
+            ac.copy_from_slice(c);
+            act.apply_slice(ac);
+            let h = &mut io.h[row];
+            for j in 0..hu {
+                h[j] = o[j] * ac[j];
             }
         }
     }
 
-    fn step_backward(&self, io: StepBackward<'_>) {
-        let h_units = self.core.config.units;
+    fn step_backward(&self, mut io: StepBackward<'_>) {
+        use crate::kernels::act::Activation;
         let (act, ract) = (
             self.core.config.activation,
             self.core.config.recurrent_activation,
         );
-        let gw = 4 * h_units;
-        for b in 0..io.batch {
-            let cache = &io.cache[b * 5 * h_units..(b + 1) * 5 * h_units];
-            let d = &mut io.dxw[b * gw..(b + 1) * gw];
-            let row = b * h_units..(b + 1) * h_units;
-            let (dh, dc, c_prev) = (
-                &io.dh[row.clone()],
-                &io.dc[row.clone()],
-                &io.c_prev[row.clone()],
+        let gw = 4 * self.core.config.units;
+        // Monomorphised for the default activations so that the loop vectorises.
+        if (act, ract) == (Activation::Tanh, Activation::Sigmoid) {
+            self.gate_grads(&mut io, |y| 1.0 - y * y, |y| y * (1.0 - y));
+        } else {
+            self.gate_grads(
+                &mut io,
+                |y| act.derivative_from_output(y),
+                |y| ract.derivative_from_output(y),
             );
-            let dc_prev = &mut io.dc_prev[row];
-            for j in 0..h_units {
-                let (i, f, g, o, ac) = (
-                    cache[j],
-                    cache[h_units + j],
-                    cache[2 * h_units + j],
-                    cache[3 * h_units + j],
-                    cache[4 * h_units + j],
-                );
-                let dct = dc[j] + dh[j] * o * act.derivative_from_output(ac);
-                d[j] = dct * g * ract.derivative_from_output(i);
-                d[h_units + j] = dct * c_prev[j] * ract.derivative_from_output(f);
-                d[2 * h_units + j] = dct * i * act.derivative_from_output(g);
-                d[3 * h_units + j] = dh[j] * ac * ract.derivative_from_output(o);
-                dc_prev[j] = dct * f;
-            }
         }
         self.core
             .recurrent_input_grad(io.dxw, gw, io.batch, 0, gw, io.dh_rec, false);

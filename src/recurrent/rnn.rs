@@ -299,6 +299,9 @@ impl Rnn {
             _ => None,
         };
         let initial = initial.or(carried.as_deref());
+        for cell in self.cells.iter_mut() {
+            cell.core_mut().prepare_packs(batch, steps, training);
+        }
         let n = batch * steps;
         let rev = self.options.go_backwards;
         let src_t = |t: usize| if rev { steps - 1 - t } else { t };
@@ -357,7 +360,8 @@ impl Rnn {
                 rec_mask,
                 hs,
                 cs,
-                cache: vec![0.0; n * cell.cache_width()],
+                // Inference keeps no tape: one step's cache is reused.
+                cache: vec![0.0; if training { n } else { batch } * cell.cache_width()],
             });
         }
         if let Some(m) = &tapes[0].in_mask {
@@ -445,7 +449,8 @@ impl Rnn {
                     c_prev,
                     h: h_next,
                     c: c_next,
-                    cache: &mut tape.cache[t * batch * cw..][..batch * cw],
+                    cache: &mut tape.cache[if training { t } else { 0 } * batch * cw..]
+                        [..batch * cw],
                     scratch: &mut scratch[..batch * gw],
                 });
                 // Masked rows keep their state.
@@ -502,6 +507,11 @@ impl Rnn {
         };
         if self.options.stateful {
             self.carried = Some(states.clone());
+        }
+        if !training {
+            self.cells
+                .iter_mut()
+                .for_each(|c| c.core_mut().clear_packs());
         }
         self.tape = training.then_some(Tape {
             batch,
@@ -729,6 +739,7 @@ impl Rnn {
 
         // Whole-sequence weight gradients.
         for (k, cell) in self.cells.iter_mut().enumerate() {
+            cell.core_mut().clear_packs();
             let ct = &tape.cells[k];
             let bh = batch * cell.units();
             let folded = !cell.separate_recurrent_grad();
@@ -850,6 +861,10 @@ impl Layer for Rnn {
 
     fn reset_states(&mut self) {
         self.carried = None;
+    }
+
+    fn reseed(&mut self, seed: u64) {
+        Rnn::reseed(self, seed);
     }
 
     fn set_stateful(&mut self, stateful: bool) {

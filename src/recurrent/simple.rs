@@ -51,16 +51,23 @@ impl Cell for SimpleRnnCell {
         self.core
             .project_recurrent(io.h_rec, units, io.batch, 0, units, io.h, units, false);
         for (h, x) in io.h.iter_mut().zip(io.xw) {
-            *h = act.apply(*h + x);
+            *h += x;
         }
+        act.apply_slice(io.h);
     }
 
     fn step_backward(&self, io: StepBackward<'_>) {
         let units = self.core.config.units;
         let act = self.core.config.activation;
         // [B, H]: da = dh * act'(h)
-        for ((d, &dh), &h) in io.dxw.iter_mut().zip(io.dh).zip(io.h) {
-            *d = dh * act.derivative_from_output(h);
+        if act == crate::kernels::act::Activation::Tanh {
+            for ((d, &dh), &h) in io.dxw.iter_mut().zip(io.dh).zip(io.h) {
+                *d = dh * (1.0 - h * h);
+            }
+        } else {
+            for ((d, &dh), &h) in io.dxw.iter_mut().zip(io.dh).zip(io.h) {
+                *d = dh * act.derivative_from_output(h);
+            }
         }
         self.core
             .recurrent_input_grad(io.dxw, units, io.batch, 0, units, io.dh_rec, false);

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Run the BENCH.md configurations in PyTorch and in `gated bench`, print one table.
+
+Usage (by hand, never in CI):
+    /work/venv/bin/python bench/pytorch_compare.py [path/to/gated] [--threads 2]
+        [--config A,B,B-GRU,B-RNN,C,D,E] [--repeats N]
+
+Each PyTorch configuration runs in its own subprocess (so its peak RSS is its
+own), once with oneDNN (the default) and once with torch.backends.mkldnn
+disabled; gated runs each configuration in a child process too.
+Ratio = PyTorch median / gated median, against PyTorch's default (oneDNN on) for
+A-D and against the faster of the two PyTorch variants for E.
+"""
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+CONFIGS = ["A", "B", "B-GRU", "B-RNN", "C", "D", "E"]
+DIMS = {"A": (32, 10), "B": (32, 80), "B-GRU": (32, 80), "B-RNN": (32, 80),
+        "C": (32, 100), "D": (64, 50), "E": (1, 1)}
+REPEATS = {"A": 30, "B": 30, "B-GRU": 30, "B-RNN": 30, "C": 10, "D": 5, "E": 300}
+
+
+def forward_flops(cfg):
+    b, t = DIMS[cfg]
+    layer = lambda g, i, h: 2 * g * h * (i + h) * b * t
+    return {
+        "A": layer(4, 50, 128) + layer(4, 128, 128),
+        "B": layer(4, 128, 128), "B-GRU": layer(3, 128, 128), "B-RNN": layer(1, 128, 128),
+        "C": layer(4, 64, 512) + layer(4, 512, 512), "E": layer(4, 64, 512) + layer(4, 512, 512),
+        "D": layer(4, 1024, 1024),
+    }[cfg]
+
+
+def worker(cfg, threads, mkldnn, repeats, warmup):
+    import torch
+    import torch.nn as nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    b, t = DIMS[cfg]
+
+    class Last(nn.Module):
+        """Output of an nn.RNN/LSTM/GRU; `last` keeps only the final step."""
+        def __init__(self, rnn, last):
+            super().__init__()
+            self.rnn, self.last = rnn, last
+
+        def forward(self, x):
+            y, _ = self.rnn(x)
+            return y[:, -1] if self.last else y
+
+    if cfg == "A":
+        model = nn.Sequential(nn.Embedding(20000, 50), Last(nn.LSTM(50, 128, batch_first=True), False),
+                              nn.Dropout(0.5), Last(nn.LSTM(128, 128, batch_first=True), True),
+                              nn.Dropout(0.5), nn.Linear(128, 5))
+        x = torch.randint(0, 20000, (b, t))
+        y = torch.randint(0, 5, (b,))
+        loss_fn = nn.CrossEntropyLoss()
+    elif cfg in ("B", "B-GRU", "B-RNN"):
+        rnn = {"B": nn.LSTM, "B-GRU": nn.GRU, "B-RNN": nn.RNN}[cfg](128, 128, batch_first=True)
+        model = nn.Sequential(nn.Embedding(20000, 128), Last(rnn, True), nn.Linear(128, 1))
+        x = torch.randint(0, 20000, (b, t))
+        y = torch.randint(0, 2, (b, 1)).float()
+        loss_fn = nn.BCEWithLogitsLoss()
+    elif cfg in ("C", "E"):
+        model = nn.Sequential(nn.Embedding(65, 64), Last(nn.LSTM(64, 512, batch_first=True), False),
+                              Last(nn.LSTM(512, 512, batch_first=True), False), nn.Linear(512, 65))
+        x = torch.randint(0, 65, (b, t))
+        y = torch.randint(0, 65, (b, t))
+        ce = nn.CrossEntropyLoss()
+        loss_fn = lambda out, y: ce(out.reshape(-1, 65), y.reshape(-1))
+    elif cfg == "D":
+        model = Last(nn.LSTM(1024, 1024, batch_first=True), False)
+        x = torch.randn(b, t, 1024)
+        y = None
+        loss_fn = lambda out, y: out.sum()
+    model.train()
+
+    def timed(fn, n, w):
+        for _ in range(w):
+            fn()
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - t0) * 1e3)
+        return out
+
+    with torch.backends.mkldnn.flags(enabled=mkldnn):
+        res = {"config": cfg, "mkldnn": mkldnn}
+        if cfg == "E":
+            emb, l1, l2, lin = model[0], model[1].rnn, model[2].rnn, model[3]
+            state = {"c": torch.randint(0, 65, (1, 1)), "s1": None, "s2": None}
+
+            def gen():
+                with torch.no_grad():
+                    h = emb(state["c"])
+                    h, state["s1"] = l1(h, state["s1"])
+                    h, state["s2"] = l2(h, state["s2"])
+                    p = torch.softmax(lin(h[:, -1]), dim=-1)
+                    state["c"] = torch.multinomial(p, 1)
+            s = timed(gen, repeats, warmup * 10)
+            res["infer"] = s
+        else:
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+            def step():
+                opt.zero_grad()
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                opt.step()
+
+            def infer():
+                with torch.no_grad():
+                    model(x)
+            res["train"] = timed(step, repeats, warmup)
+            res["infer"] = timed(infer, repeats, warmup)
+        res["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps(res))
+
+
+def med(xs):
+    return statistics.median(xs) if xs else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("gated", nargs="?", default="target/release/gated")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--config", default=",".join(CONFIGS))
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--no-mkldnn", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--json", help="also write all raw results to this file")
+    a = ap.parse_args()
+    if a.worker:
+        worker(a.worker, a.threads, not a.no_mkldnn, a.repeats or REPEATS[a.worker], a.warmup)
+        return
+    cfgs = [c.strip().upper() for c in a.config.split(",") if c.strip()]
+    rows = []
+    raw = {"torch": {}, "gated": {}}
+    for cfg in cfgs:
+        torch_res = {}
+        for mk in (True, False):
+            cmd = [sys.executable, __file__, "--worker", cfg, "--threads", str(a.threads),
+                   "--warmup", str(a.warmup)]
+            if a.repeats:
+                cmd += ["--repeats", str(a.repeats)]
+            if not mk:
+                cmd.append("--no-mkldnn")
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            torch_res[mk] = json.loads(out.strip().splitlines()[-1])
+        cmd = [a.gated, "bench", "--json", "--config", cfg, "--threads", str(a.threads),
+               "--warmup", str(a.warmup)]
+        if a.repeats:
+            cmd += ["--repeats", str(a.repeats)]
+        g = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)[0]
+        raw["torch"][cfg] = torch_res
+        raw["gated"][cfg] = g
+        kind = "infer" if cfg == "E" else "train"
+        on, off = med(torch_res[True][kind]), med(torch_res[False][kind])
+        gm = g[kind]["median_ms"]
+        ref = min(on, off) if cfg == "E" else on
+        mult = 1.0 if cfg == "E" else 3.0
+        row = dict(cfg=cfg, on=on, off=off, gated=gm, ratio=ref / gm,
+                   gf_torch=forward_flops(cfg) * mult / (ref * 1e-3) / 1e9,
+                   gf_gated=forward_flops(cfg) * mult / (gm * 1e-3) / 1e9,
+                   rss_torch=torch_res[True]["peak_rss_kib"] / 1024,
+                   rss_torch_off=torch_res[False]["peak_rss_kib"] / 1024,
+                   rss_gated=(g.get("peak_rss_kib") or 0) / 1024,
+                   i_on=med(torch_res[True]["infer"]), i_off=med(torch_res[False]["infer"]),
+                   i_gated=g["infer"]["median_ms"])
+        rows.append(row)
+        print(f"{cfg} done", file=sys.stderr)
+    print(f"threads: {a.threads}; medians in ms; training step (forward + backward + Adam) for A-D, "
+          f"ms per generated character for E; ratio = PyTorch / gated (E: vs the faster PyTorch)")
+    print("| config | PyTorch oneDNN on | PyTorch oneDNN off | gated | ratio | GFLOP/s PyTorch | GFLOP/s gated "
+          "| infer PyTorch on/off | infer gated | peak RSS PyTorch on/off (MiB) | peak RSS gated (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['cfg']} | {r['on']:.3f} | {r['off']:.3f} | {r['gated']:.3f} | {r['ratio']:.2f} "
+              f"| {r['gf_torch']:.1f} | {r['gf_gated']:.1f} | {r['i_on']:.3f} / {r['i_off']:.3f} "
+              f"| {r['i_gated']:.3f} | {r['rss_torch']:.0f} / {r['rss_torch_off']:.0f} | {r['rss_gated']:.0f} |")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(raw, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

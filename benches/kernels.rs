@@ -1,0 +1,128 @@
+//! Micro-benchmarks of the kernels the benchmark configurations spend their time
+//! in: the GEMM shapes of the recurrent layers and the fused gate maths.
+//!
+//! Run with `cargo bench --bench kernels` (add `-- --threads 1` to keep divan
+//! itself on one thread).
+
+use gated::kernels::act::{sigmoid_slice, tanh_slice};
+use gated::kernels::gemm::{set_threads, sgemm, Trans};
+use gated::kernels::simd::set_simd_enabled;
+use gated::recurrent::{Cell, CellConfig, CellKind, GruCell, LstmCell, StepForward};
+use gated::Rng;
+
+fn main() {
+    divan::main();
+}
+
+fn rand(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| r.normal()).collect()
+}
+
+/// (m, n, k): per-step recurrent product of B (32x128 by 128x512), the input
+/// projection of B (3200x128 by 128x512), the per-step product of C (32x512 by
+/// 512x2048) and D's per-step product (64x1024 by 1024x4096).
+const SHAPES: [(usize, usize, usize); 4] = [
+    (32, 512, 128),
+    (3200, 512, 128),
+    (32, 2048, 512),
+    (64, 4096, 1024),
+];
+
+#[divan::bench(args = SHAPES, consts = [1, 2])]
+fn gemm_nt<const THREADS: usize>(bencher: divan::Bencher, (m, n, k): (usize, usize, usize)) {
+    set_threads(THREADS);
+    let a = rand(m * k, 1);
+    let w = rand(n * k, 2); // weight [n, k], used transposed as in the layers
+    let mut c = vec![0.0; m * n];
+    bencher
+        .counter(divan::counter::ItemsCount::new(2 * m * n * k))
+        .bench_local(|| {
+            sgemm(
+                Trans::N,
+                Trans::T,
+                m,
+                n,
+                k,
+                1.0,
+                &a,
+                k,
+                &w,
+                k,
+                0.0,
+                &mut c,
+                n,
+            );
+            divan::black_box(&c);
+        });
+    set_threads(1);
+}
+
+#[divan::bench(args = [true, false])]
+fn sigmoid_4096(bencher: divan::Bencher, simd: bool) {
+    set_simd_enabled(simd);
+    let x = rand(4096, 3);
+    let mut y = x.clone();
+    bencher.bench_local(|| {
+        y.copy_from_slice(&x);
+        sigmoid_slice(&mut y);
+        divan::black_box(&y);
+    });
+    set_simd_enabled(true);
+}
+
+#[divan::bench(args = [true, false])]
+fn tanh_4096(bencher: divan::Bencher, simd: bool) {
+    set_simd_enabled(simd);
+    let x = rand(4096, 4);
+    let mut y = x.clone();
+    bencher.bench_local(|| {
+        y.copy_from_slice(&x);
+        tanh_slice(&mut y);
+        divan::black_box(&y);
+    });
+    set_simd_enabled(true);
+}
+
+/// One forward step (recurrent GEMM + fused gate maths) at batch 32, 128 units.
+fn cell_step(bencher: divan::Bencher, cell: &dyn Cell) {
+    set_threads(1);
+    let (b, h, gw, cw) = (32, 128, cell.config().gate_width(), cell.cache_width());
+    let xw = rand(b * gw, 5);
+    let h_prev = rand(b * h, 6);
+    let c_prev = if cell.state_count() == 2 {
+        rand(b * h, 7)
+    } else {
+        Vec::new()
+    };
+    let (mut hn, mut cn) = (vec![0.0; b * h], vec![0.0; c_prev.len()]);
+    let (mut cache, mut scratch) = (vec![0.0; b * cw], vec![0.0; b * gw]);
+    bencher.bench_local(|| {
+        cell.step(StepForward {
+            batch: b,
+            xw: &xw,
+            h_rec: &h_prev,
+            h_prev: &h_prev,
+            c_prev: &c_prev,
+            h: &mut hn,
+            c: &mut cn,
+            cache: &mut cache,
+            scratch: &mut scratch,
+        });
+        divan::black_box(&hn);
+    });
+}
+
+#[divan::bench]
+fn lstm_step_b32_h128(bencher: divan::Bencher) {
+    let cfg = CellConfig::new(CellKind::Lstm, 128, 128).torch_like();
+    let cell = LstmCell::new(cfg, "_l0", &mut Rng::new(8)).unwrap();
+    cell_step(bencher, &cell);
+}
+
+#[divan::bench]
+fn gru_step_b32_h128(bencher: divan::Bencher) {
+    let cfg = CellConfig::new(CellKind::Gru, 128, 128).torch_like();
+    let cell = GruCell::new(cfg, "_l0", &mut Rng::new(9)).unwrap();
+    cell_step(bencher, &cell);
+}
