@@ -1,7 +1,10 @@
 //! Subcommands, one file each.
 
+mod demo;
+mod generate;
 mod summary;
 mod train;
+mod train_text;
 
 use clap::{Parser, Subcommand};
 
@@ -18,9 +21,14 @@ pub struct Cli {
 enum Command {
     /// Print a model's Keras-style summary table (layers, output shapes, parameter counts).
     Summary(summary::Args),
-    /// Train a model from a spec on .npy arrays (Keras's model.fit) and write weights,
-    /// history and learning curves.
+    /// Train a model from a spec on .npy arrays (Keras's model.fit), or a char-level language
+    /// model on a text file (--text), and write weights, history and learning curves.
     Train(Box<train::Args>),
+    /// Stream text from a char model trained with `gated train --text`.
+    Generate(generate::Args),
+    /// SimpleRNN vs GRU vs LSTM on the embedded Reber grammar and the adding problem, then a
+    /// small char LSTM generating text. No download; about two minutes.
+    Demo(demo::Args),
 }
 
 /// Runs the parsed command.
@@ -28,5 +36,7 @@ pub fn run(cli: Cli) -> gated::Result<()> {
     match cli.command {
         Command::Summary(a) => summary::run(a),
         Command::Train(a) => train::run(*a),
+        Command::Generate(a) => generate::run(a),
+        Command::Demo(a) => demo::run(a),
     }
 }
