@@ -43,7 +43,9 @@
 //! - Every fallible function returns [`Result`]; nothing panics on caller input.
 #![warn(missing_docs)]
 
+pub mod conv;
 pub mod data;
+pub mod datasets;
 pub mod demo;
 pub mod error;
 pub mod generate;

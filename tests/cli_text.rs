@@ -34,11 +34,15 @@ fn one_line_error(out: &Output, needle: &str) {
 
 /// A small generated corpus: words drawn from a fixed list with a seeded LCG.
 fn corpus() -> String {
-    let words = ["gate", "cell", "state", "loss", "step", "lane", "chunk", "the", "a"];
+    let words = [
+        "gate", "cell", "state", "loss", "step", "lane", "chunk", "the", "a",
+    ];
     let mut x: u64 = 7;
     let mut text = String::new();
     for i in 0..600 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         text.push_str(words[(x >> 33) as usize % words.len()]);
         text.push(if i % 12 == 11 { '\n' } else { ' ' });
     }
@@ -49,9 +53,28 @@ fn train_small(dir: &Path, out: &Path) -> Output {
     let file = dir.join("corpus.txt");
     std::fs::write(&file, corpus()).unwrap();
     gated(&[
-        "train", "--text", s(&file), "--out", s(out), "--units", "16", "--layers", "2",
-        "--embedding-dim", "8", "--seq-len", "16", "--batch-size", "4", "--steps", "6",
-        "--eval-every", "3", "--sample-length", "10", "--quiet",
+        "train",
+        "--text",
+        s(&file),
+        "--out",
+        s(out),
+        "--units",
+        "16",
+        "--layers",
+        "2",
+        "--embedding-dim",
+        "8",
+        "--seq-len",
+        "16",
+        "--batch-size",
+        "4",
+        "--steps",
+        "6",
+        "--eval-every",
+        "3",
+        "--sample-length",
+        "10",
+        "--quiet",
     ])
 }
 
@@ -73,23 +96,46 @@ fn train_text_writes_a_model_that_generates() {
     }
     let hist = std::fs::read_to_string(out.join("history.csv")).unwrap();
     assert_eq!(hist.lines().count(), 3, "{hist}"); // header + evals at steps 3 and 6
-    // The library loads it back as a char model.
+                                                   // The library loads it back as a char model.
     let (model, vocab) = gated::train::charlm::load_char_model(&out).unwrap();
     assert_eq!(
         model.output_shape().unwrap().last().copied().flatten(),
         Some(vocab.len())
     );
 
-    let g = gated(&["generate", "--model", s(&out), "--length", "37", "--seed", "3"]);
+    let g = gated(&[
+        "generate",
+        "--model",
+        s(&out),
+        "--length",
+        "37",
+        "--seed",
+        "3",
+    ]);
     assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
     let text = String::from_utf8(g.stdout).unwrap();
     let body = text.strip_suffix('\n').unwrap();
     assert_eq!(body.chars().count(), 37, "{text:?}");
     // Same seed, same text; greedy with a prime prints the prime first.
-    let again = gated(&["generate", "--model", s(&out), "--length", "37", "--seed", "3"]);
+    let again = gated(&[
+        "generate",
+        "--model",
+        s(&out),
+        "--length",
+        "37",
+        "--seed",
+        "3",
+    ]);
     assert_eq!(String::from_utf8(again.stdout).unwrap(), text);
     let g = gated(&[
-        "generate", "--model", s(&out), "--length", "5", "--argmax", "--prime", "the ",
+        "generate",
+        "--model",
+        s(&out),
+        "--length",
+        "5",
+        "--argmax",
+        "--prime",
+        "the ",
     ]);
     assert!(g.status.success());
     let text = String::from_utf8(g.stdout).unwrap();
@@ -101,7 +147,10 @@ fn train_text_writes_a_model_that_generates() {
         &gated(&["generate", "--model", s(&out), "--prime", "the Zebra"]),
         "'Z'",
     );
-    one_line_error(&gated(&["generate", "--model", s(&out), "--length", "0"]), "--length");
+    one_line_error(
+        &gated(&["generate", "--model", s(&out), "--length", "0"]),
+        "--length",
+    );
     for t in ["0", "-1", "NaN"] {
         let arg = format!("--temperature={t}");
         one_line_error(
@@ -122,7 +171,14 @@ fn bad_text_files_are_one_line_errors() {
     let out = dir.join("out");
     let run = |file: &Path| {
         gated(&[
-            "train", "--text", s(file), "--out", s(&out), "--steps", "1", "--quiet",
+            "train",
+            "--text",
+            s(file),
+            "--out",
+            s(&out),
+            "--steps",
+            "1",
+            "--quiet",
         ])
     };
     let empty = dir.join("empty.txt");
@@ -143,7 +199,13 @@ fn bad_text_files_are_one_line_errors() {
     std::fs::write(dir.join("c.txt"), corpus()).unwrap();
     one_line_error(
         &gated(&[
-            "train", "--text", s(&dir.join("c.txt")), "--out", s(&out), "--cell", "tcn",
+            "train",
+            "--text",
+            s(&dir.join("c.txt")),
+            "--out",
+            s(&out),
+            "--cell",
+            "tcn",
         ]),
         "tcn",
     );
@@ -180,24 +242,60 @@ fn demo_parts_run_end_to_end_on_tiny_settings() {
     let dir = temp_dir("demo");
     let out = dir.join("plots");
     let o = gated(&[
-        "demo", "reber", "--cell", "all", "--steps", "4", "--eval-every", "2", "--eval-size",
-        "20", "--units", "8", "--out", s(&out), "--quiet",
+        "demo",
+        "reber",
+        "--cell",
+        "all",
+        "--steps",
+        "4",
+        "--eval-every",
+        "2",
+        "--eval-size",
+        "20",
+        "--units",
+        "8",
+        "--out",
+        s(&out),
+        "--quiet",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let table = String::from_utf8(o.stdout).unwrap();
-    for needle in ["SimpleRNN", "GRU", "LSTM", "steps to solve", "held-out correct"] {
+    for needle in [
+        "SimpleRNN",
+        "GRU",
+        "LSTM",
+        "steps to solve",
+        "held-out correct",
+    ] {
         assert!(table.contains(needle), "{needle} not in {table}");
     }
     let svg = std::fs::read_to_string(out.join("reber.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.matches("<polyline").count() == 3);
 
     let o = gated(&[
-        "demo", "adding", "--length", "12", "--cell", "lstm", "--steps", "3", "--eval-every",
-        "3", "--eval-size", "16", "--units", "4", "--out", s(&out),
+        "demo",
+        "adding",
+        "--length",
+        "12",
+        "--cell",
+        "lstm",
+        "--steps",
+        "3",
+        "--eval-every",
+        "3",
+        "--eval-size",
+        "16",
+        "--units",
+        "4",
+        "--out",
+        s(&out),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let table = String::from_utf8(o.stdout).unwrap();
-    assert!(table.contains("LSTM") && table.contains("test MSE"), "{table}");
+    assert!(
+        table.contains("LSTM") && table.contains("test MSE"),
+        "{table}"
+    );
     assert!(!table.contains("GRU"));
     // Progress went to stderr.
     assert!(String::from_utf8_lossy(&o.stderr).contains("step"));
@@ -208,7 +306,16 @@ fn demo_parts_run_end_to_end_on_tiny_settings() {
         "xyz",
     );
     one_line_error(
-        &gated(&["demo", "adding", "--length", "1", "--steps", "1", "--out", s(&out)]),
+        &gated(&[
+            "demo",
+            "adding",
+            "--length",
+            "1",
+            "--steps",
+            "1",
+            "--out",
+            s(&out),
+        ]),
         "length",
     );
     let _ = std::fs::remove_dir_all(&dir);

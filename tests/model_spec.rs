@@ -127,3 +127,24 @@ fn nested_wrappers_and_json() {
     let m = parse_spec(Path::new("m.json"), json, true, 0).unwrap();
     assert_eq!(m.param_counts().0, 20 * 4 + (3 * 7 + 3) + 4);
 }
+
+#[test]
+fn final_softmax_is_fused_into_cross_entropy() {
+    use gated::train::Loss;
+    use gated::Tensor;
+    let spec = "[input]\nshape = [4]\ndtype = \"int32\"\n[[layer]]\ntype = \"embedding\"\ninput_dim = 9\noutput_dim = 3\n\
+                [[layer]]\ntype = \"lstm\"\nunits = 5\n[[layer]]\ntype = \"dense\"\nunits = 3\n[[layer]]\ntype = \"activation\"\nactivation = \"softmax\"\n";
+    let mut m = parse_spec(Path::new("s.toml"), spec, false, 3).unwrap();
+    let x = Tensor::from_vec(&[2, 4], vec![1., 2., 3., 4., 8., 7., 0., 5.]).unwrap();
+    let y = Tensor::from_vec(&[2], vec![2., 0.]).unwrap();
+    let probs = m.forward(x.clone(), false).unwrap();
+    let want = -((probs.data()[2] as f64).ln() + (probs.data()[3] as f64).ln()) / 2.0;
+    let (head, skip) = m.loss_head(Loss::SparseCategoricalCrossEntropy);
+    assert!(skip, "the softmax layer is fused");
+    let logits = m.forward_head(x.clone(), false, skip).unwrap();
+    let (got, _) = head.compute(&logits, &y).unwrap();
+    assert!((got as f64 - want).abs() < 1e-6, "{got} vs {want}");
+    // A model without a final softmax is left alone.
+    let (_, skip) = m.loss_head(Loss::MeanSquaredError);
+    assert!(!skip);
+}

@@ -1,7 +1,10 @@
 //! Subcommands, one file each.
 
+mod common;
 mod demo;
+mod eval;
 mod generate;
+mod predict;
 mod summary;
 mod train;
 mod train_text;
@@ -29,6 +32,10 @@ enum Command {
     /// SimpleRNN vs GRU vs LSTM on the embedded Reber grammar and the adding problem, then a
     /// small char LSTM generating text. No download; about two minutes.
     Demo(demo::Args),
+    /// Run a saved model (gated or PyTorch weights) over inputs and write the outputs as .npy.
+    Predict(predict::Args),
+    /// Print a saved model's loss and metrics on inputs and targets.
+    Eval(eval::Args),
 }
 
 /// Runs the parsed command.
@@ -38,5 +45,7 @@ pub fn run(cli: Cli) -> gated::Result<()> {
         Command::Train(a) => train::run(*a),
         Command::Generate(a) => generate::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Predict(a) => predict::run(a),
+        Command::Eval(a) => eval::run(a),
     }
 }

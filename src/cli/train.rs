@@ -5,15 +5,19 @@ use std::path::{Path, PathBuf};
 
 use gated::io::atomic::write_atomic;
 use gated::io::npy::read_npy;
-use gated::io::weights::save_safetensors;
 use gated::model::spec::{load_spec, spec_path};
 use gated::model::Sequential;
+use gated::model::{
+    check_writable, load_checkpoint, save_checkpoint, save_model_dir, Checkpoint, SaveExtras,
+};
 use gated::train::{
-    check_data, fit, Adadelta, Adagrad, Adam, AdamW, Algorithm, EarlyStopping, EpochRecord,
+    check_data, fit_from, Adadelta, Adagrad, Adam, AdamW, Algorithm, EarlyStopping, EpochRecord,
     FitConfig, FitHooks, History, HistoryWriter, Loss, Metric, Optimizer, RmsProp, Sgd,
     TrainingState, Validation, Verbosity,
 };
-use gated::{Error, Result, Tensor};
+use gated::{Error, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 const OPTIMIZERS: [&str; 6] = ["sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta"];
 
@@ -27,7 +31,10 @@ Two modes:
                                                 char-rnn options above; --spec overrides the model
 
 Array mode writes into --out: model.toml (the spec), weights.safetensors (final weights, keys \
-<layer>.<param> in PyTorch's naming), history.csv, history.json and loss.svg (learning curves).
+<layer>.<param> in PyTorch's naming, loadable into a PyTorch module with the same submodule names), \
+training_state.json and optimizer.safetensors, history.csv, history.json, loss.svg (learning \
+curves), and the checkpoints last/ (every epoch) and best/ (best monitored value). Every file is \
+written atomically. Ctrl-C stops after the current step (exit code 130); --resume continues.
 
 Text mode writes into --out: model.toml, weights.safetensors and vocab.json (the best
 checkpoint by validation loss, so that `gated generate --model DIR` works), last/ (the latest
@@ -124,6 +131,11 @@ pub struct Args {
     /// Keep the sample order fixed (Keras `shuffle=False`); by default it is reshuffled every epoch.
     #[arg(long)]
     pub no_shuffle: bool,
+    /// Continue an interrupted run from the `last/` checkpoint in --out (weights, optimizer
+    /// moments, epoch, random state): with the same arguments it ends with the same weights
+    /// as a run that was never interrupted.
+    #[arg(long)]
+    pub resume: bool,
     /// Print nothing while training (Keras `verbose=0`).
     #[arg(long)]
     pub quiet: bool,
@@ -216,35 +228,18 @@ pub(super) fn spec_as_toml(text: &str, json: bool, path: &Path) -> Result<String
 
 /// Creates `out` and checks that files can be written in it.
 pub(super) fn prepare_out(out: &Path) -> Result<()> {
-    std::fs::create_dir_all(out).map_err(|e| {
-        Error::invalid(
-            "--out",
-            format!("cannot create the output directory {}: {e}", out.display()),
-        )
-    })?;
-    if !out.is_dir() {
-        return Err(Error::invalid(
-            "--out",
-            format!("{} exists and is not a directory", out.display()),
-        ));
-    }
-    Ok(())
+    check_writable(out)
+        .map_err(|e| Error::invalid("--out", format!("cannot write the output directory: {e}")))
 }
 
-/// Writes the final weights as `<layer>.<param>` tensors.
-fn save_weights(model: &Sequential, path: &Path) -> Result<()> {
-    let named = model.named_weights();
-    let tensors = named
-        .iter()
-        .map(|(name, shape, data)| Ok((name.as_str(), Tensor::from_vec(shape, data.to_vec())?)))
-        .collect::<Result<Vec<_>>>()?;
-    let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
-    save_safetensors(path, &refs)
-}
-
-/// What runs at every epoch end of `gated train`.
+/// What runs at every epoch end of `gated train`: the history files and the
+/// `last/` checkpoint (plus `best/` when the monitored metric improved), each
+/// written atomically so a kill at any moment leaves a loadable checkpoint.
 struct TrainHooks {
     history: HistoryWriter,
+    out: PathBuf,
+    spec_toml: String,
+    interrupted: Arc<AtomicBool>,
 }
 
 impl FitHooks for TrainHooks {
@@ -256,10 +251,21 @@ impl FitHooks for TrainHooks {
         state: &TrainingState,
     ) -> Result<()> {
         self.history.on_epoch_end(record, model, optimizer, state)?;
-        // MODEL DIRECTORY HOOK: the checkpoint writer of `gated::model::dir`
-        // (weights, optimizer.safetensors, training_state.json, best checkpoint)
-        // is called here once it exists; until then only the history is written.
+        let opt_state = optimizer.export_state();
+        let extras = SaveExtras {
+            state: Some(state),
+            optimizer: Some(&opt_state),
+            vocab: None,
+        };
+        save_checkpoint(&self.out, Checkpoint::Last, model, &self.spec_toml, &extras)?;
+        if state.best.map(|b| b.1) == Some(record.epoch) {
+            save_checkpoint(&self.out, Checkpoint::Best, model, &self.spec_toml, &extras)?;
+        }
         Ok(())
+    }
+
+    fn should_stop(&mut self) -> bool {
+        self.interrupted.load(Ordering::Relaxed)
     }
 
     fn on_train_end(&mut self, model: &Sequential, history: &History) -> Result<()> {
@@ -271,6 +277,17 @@ impl FitHooks for TrainHooks {
 fn required<'a, T>(v: &'a Option<T>, flag: &str) -> Result<&'a T> {
     v.as_ref()
         .ok_or_else(|| Error::invalid(flag, "is required (or train a char model with --text FILE)"))
+}
+
+/// Makes Ctrl-C finish the current step and stop training (exit code 130) instead
+/// of killing the process; the last epoch's checkpoint stays in `DIR/last`.
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    // A second handler cannot be installed (tests call `run` once per process);
+    // then Ctrl-C keeps its default behaviour, which the checkpoints survive too.
+    let _ = ctrlc::set_handler(move || f.store(true, Ordering::Relaxed));
+    flag
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -299,17 +316,81 @@ pub fn run(a: Args) -> Result<()> {
     let spec_toml = spec_as_toml(&spec.text, spec.json, spec_file)?;
 
     prepare_out(&a.out)?;
+    let start = if a.resume {
+        let loaded = load_checkpoint(&a.out, Checkpoint::Last)?;
+        let state = loaded.state.ok_or_else(|| {
+            Error::file(
+                Checkpoint::Last.path(&a.out),
+                "the checkpoint has no training state to resume from",
+            )
+        })?;
+        if let Some(o) = &loaded.optimizer {
+            opt.import_state(o)?;
+        }
+        opt.set_lr(state.lr);
+        model = loaded.model;
+        if !a.quiet {
+            eprintln!(
+                "resuming {} after epoch {} (step {})",
+                a.out.display(),
+                state.epoch,
+                state.step
+            );
+        }
+        Some(state)
+    } else {
+        None
+    };
     write_atomic(spec_path(&a.out), spec_toml.as_bytes())?;
     let main_metric = cfg
         .metrics
         .iter()
         .find(|m| !matches!(m, Metric::BitsPerChar))
         .map(|m| m.name());
+    let interrupted = interrupt_flag();
     let mut hooks = TrainHooks {
         history: HistoryWriter::new(&a.out).main_metric(main_metric),
+        out: a.out.clone(),
+        spec_toml: spec_toml.clone(),
+        interrupted,
     };
-    fit(&mut model, &mut opt, &x, &y, &cfg, &mut hooks)?;
-    save_weights(&model, &a.out.join("weights.safetensors"))?;
+    let history = match fit_from(
+        &mut model,
+        &mut opt,
+        &x,
+        &y,
+        &cfg,
+        start.as_ref(),
+        &mut hooks,
+    ) {
+        Err(Error::Interrupted) => {
+            eprintln!(
+                "interrupted: the last completed epoch is saved in {}; continue with --resume",
+                Checkpoint::Last.path(&a.out).display()
+            );
+            return Err(Error::Interrupted);
+        }
+        Err(e @ Error::NonFinite { .. }) => {
+            eprintln!(
+                "the last good checkpoint is in {}",
+                Checkpoint::Last.path(&a.out).display()
+            );
+            return Err(e);
+        }
+        r => r?,
+    };
+    let final_state = TrainingState {
+        epoch: history.epochs.last().map_or(0, |e| e.epoch),
+        history: history.clone(),
+        ..TrainingState::default()
+    };
+    let opt_state = opt.export_state();
+    let extras = SaveExtras {
+        state: Some(&final_state),
+        optimizer: Some(&opt_state),
+        vocab: None,
+    };
+    save_model_dir(&a.out, &model, &spec_toml, &extras)?;
     if !a.quiet {
         println!("wrote {}", a.out.display());
     }

@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 use gated::data::{read_text, CharVocab};
 use gated::io::atomic::write_atomic;
+use gated::model::Checkpoint;
 use gated::plot::{save_svg, Plot, Series};
-use gated::train::charlm::{parse_cell, save_char_model, CharLmConfig, CharLmTrainer, Event};
+use gated::train::charlm::{
+    parse_cell, save_char_checkpoint, save_char_model, CharLmConfig, CharLmTrainer, Event,
+};
 use gated::train::metrics::{bits_per_char, perplexity};
 use gated::Result;
 
@@ -97,6 +100,12 @@ fn curves(train: &[(usize, f32)], val: &[(usize, f32)]) -> Plot {
 
 pub fn run(a: &Args) -> Result<()> {
     let t = &a.text;
+    if a.resume {
+        return Err(gated::Error::invalid(
+            "--resume",
+            "is not available with --text yet; start a new run",
+        ));
+    }
     let Some(file) = t.text.as_ref() else {
         return Err(gated::Error::invalid("--text", "no text file given"));
     };
@@ -200,7 +209,7 @@ pub fn run(a: &Args) -> Result<()> {
                         println!("--- sample {} ---\n{}", s.label, s.text);
                     }
                 }
-                save_char_model(&out.join("last"), model, &spec_text, &vocab)?;
+                save_char_checkpoint(&out, Checkpoint::Last, model, &spec_text, &vocab)?;
                 if best {
                     save_char_model(&out, model, &spec_text, &vocab)?;
                 }

@@ -97,6 +97,10 @@ impl Layer for ActivationLayer {
         &self.name
     }
 
+    fn activation_kind(&self) -> Option<ActivationKind> {
+        Some(self.kind)
+    }
+
     fn type_name(&self) -> &'static str {
         "Activation"
     }

@@ -86,6 +86,11 @@ pub trait Layer: Send + std::fmt::Debug {
     /// from the run's saved state, so an interrupted and resumed run draws the
     /// same masks as an uninterrupted one. Layers without randomness ignore it.
     fn reseed(&mut self, _seed: u64) {}
+    /// For an `Activation` layer, its function; `None` for every other layer.
+    /// Lets a model fuse a final softmax or sigmoid into the loss.
+    fn activation_kind(&self) -> Option<ActivationKind> {
+        None
+    }
 }
 
 pub mod activation;

@@ -1,9 +1,11 @@
 //! A Sequential model: layers applied one after another, with explicit forward
 //! and backward passes.
 
-use crate::layers::{Flow, Layer, Shape};
+use crate::kernels::act::Activation;
+use crate::layers::{ActivationKind, Flow, Layer, Shape};
 use crate::params::Params;
 use crate::tensor::Tensor;
+use crate::train::Loss;
 use crate::{Error, Result};
 
 /// The model's input: per-sample shape (no batch) and element type.
@@ -146,19 +148,53 @@ impl Sequential {
 
     /// Forward pass through every layer.
     pub fn forward(&mut self, x: Tensor, training: bool) -> Result<Tensor> {
-        self.check_input(&x)?;
-        let mut flow = Flow::new(x);
-        for l in &mut self.layers {
-            flow = l.forward(flow, training)?;
-        }
-        Ok(flow.x)
+        self.forward_head(x, training, false)
     }
 
     /// Backward pass for the last training forward; accumulates every layer's
     /// parameter gradients.
     pub fn backward(&mut self, d_output: Tensor) -> Result<()> {
+        self.backward_head(d_output, false)
+    }
+
+    /// How `loss` should be applied to this model's output. When the model ends
+    /// in a softmax `Activation` layer and the loss is a (sparse) categorical
+    /// cross-entropy, or in a sigmoid layer and the loss is binary cross-entropy
+    /// on probabilities, the last layer is fused into the loss: the loss then
+    /// works on its input (logits), which is what Keras does internally and is
+    /// numerically stable. Returns the loss to apply and whether the last layer
+    /// is skipped.
+    pub fn loss_head(&self, loss: Loss) -> (Loss, bool) {
+        let last = self.layers.last().and_then(|l| l.activation_kind());
+        match (last, loss) {
+            (
+                Some(ActivationKind::Softmax),
+                Loss::CategoricalCrossEntropy | Loss::SparseCategoricalCrossEntropy,
+            ) => (loss, true),
+            (
+                Some(ActivationKind::Pointwise(Activation::Sigmoid)),
+                Loss::BinaryCrossEntropy { from_logits: false },
+            ) => (Loss::BinaryCrossEntropy { from_logits: true }, true),
+            _ => (loss, false),
+        }
+    }
+
+    /// Forward pass that stops before the last layer when `skip_last` (see [`Sequential::loss_head`]).
+    pub fn forward_head(&mut self, x: Tensor, training: bool, skip_last: bool) -> Result<Tensor> {
+        self.check_input(&x)?;
+        let n = self.layers.len() - usize::from(skip_last && !self.layers.is_empty());
+        let mut flow = Flow::new(x);
+        for l in &mut self.layers[..n] {
+            flow = l.forward(flow, training)?;
+        }
+        Ok(flow.x)
+    }
+
+    /// Backward pass matching [`Sequential::forward_head`].
+    pub fn backward_head(&mut self, d_output: Tensor, skip_last: bool) -> Result<()> {
+        let n = self.layers.len() - usize::from(skip_last && !self.layers.is_empty());
         let mut d = d_output;
-        for l in self.layers.iter_mut().rev() {
+        for l in self.layers[..n].iter_mut().rev() {
             d = l.backward(d)?;
         }
         Ok(())

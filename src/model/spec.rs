@@ -48,6 +48,9 @@ pub const LAYER_TYPES: &[&str] = &[
     "activation",
     "time_distributed",
     "masking",
+    "conv_lstm2d",
+    "batch_normalization",
+    "conv3d",
 ];
 
 type Table = BTreeMap<String, serde_json::Value>;
@@ -438,6 +441,7 @@ fn build_layer(
     let default_kind = match kind {
         "cudnn_lstm" => "cu_dnnlstm",
         "cudnn_gru" => "cu_dnngru",
+        "conv_lstm2d" => "conv_lst_m2d",
         k => k,
     };
     let name = explicit_name.unwrap_or_else(|| default_name(default_kind, counters));
@@ -596,6 +600,87 @@ fn build_layer(
             let inner_layer =
                 build_layer(&inner, &step_shape, counters, rng).map_err(|(_, m)| at("layer", m))?;
             Box::new(TimeDistributed::new(name, inner_layer))
+        }
+        "conv_lstm2d" => {
+            use crate::conv::{kernel_size_arg, padding_arg, ConvLstm2d, ConvLstm2dConfig};
+            let channels = last_dim(prev, kind)?;
+            let k = keyed("kernel_size", kernel_size_arg(a.get("kernel_size"), 2, 3))?;
+            let mut cfg =
+                ConvLstm2dConfig::new(keyed("filters", a.required_usize("filters"))?, (k[0], k[1]))
+                    .padding(keyed("padding", a.str("padding").and_then(padding_arg))?)
+                    .return_sequences(keyed(
+                        "return_sequences",
+                        a.bool("return_sequences", false),
+                    )?)
+                    .go_backwards(keyed("go_backwards", a.bool("go_backwards", false))?)
+                    .activation(keyed(
+                        "activation",
+                        a.activation("activation", Activation::Tanh),
+                    )?)
+                    .recurrent_activation(keyed(
+                        "recurrent_activation",
+                        a.activation("recurrent_activation", Activation::Sigmoid),
+                    )?)
+                    .unit_forget_bias(keyed("unit_forget_bias", a.bool("unit_forget_bias", true))?)
+                    .dropout(
+                        keyed("dropout", a.f32("dropout", 0.0))?,
+                        keyed("recurrent_dropout", a.f32("recurrent_dropout", 0.0))?,
+                    )
+                    .seed(seed);
+            if let Some(i) = keyed("kernel_initializer", a.initializer("kernel_initializer"))? {
+                cfg.kernel_initializer = i;
+            }
+            if let Some(i) = keyed(
+                "recurrent_initializer",
+                a.initializer("recurrent_initializer"),
+            )? {
+                cfg.recurrent_initializer = i;
+            }
+            if let Some(i) = keyed("bias_initializer", a.initializer("bias_initializer"))? {
+                cfg.bias_initializer = i;
+            }
+            Box::new(plain(ConvLstm2d::new(
+                name,
+                channels,
+                cfg,
+                &mut Rng::new(seed),
+            ))?)
+        }
+        "batch_normalization" => {
+            use crate::conv::{BatchNormConfig, BatchNormalization};
+            let channels = last_dim(prev, kind)?;
+            let d = BatchNormConfig::default();
+            let cfg = BatchNormConfig {
+                momentum: keyed("momentum", a.f32("momentum", d.momentum))?,
+                epsilon: keyed("epsilon", a.f32("epsilon", d.epsilon))?,
+            };
+            Box::new(plain(BatchNormalization::new(name, channels, cfg))?)
+        }
+        "conv3d" => {
+            use crate::conv::{kernel_size_arg, padding_arg, Conv3d, Conv3dConfig};
+            let channels = last_dim(prev, kind)?;
+            let k = keyed("kernel_size", kernel_size_arg(a.get("kernel_size"), 3, 3))?;
+            let mut cfg = Conv3dConfig::new(
+                keyed("filters", a.required_usize("filters"))?,
+                (k[0], k[1], k[2]),
+            )
+            .padding(keyed("padding", a.str("padding").and_then(padding_arg))?)
+            .activation(keyed(
+                "activation",
+                a.activation("activation", Activation::Linear),
+            )?);
+            if let Some(i) = keyed("kernel_initializer", a.initializer("kernel_initializer"))? {
+                cfg.kernel_initializer = i;
+            }
+            if let Some(i) = keyed("bias_initializer", a.initializer("bias_initializer"))? {
+                cfg.bias_initializer = i;
+            }
+            Box::new(plain(Conv3d::new(
+                name,
+                channels,
+                cfg,
+                &mut Rng::new(seed),
+            ))?)
         }
         _ => return Err(at("type", format!("unknown layer type {kind:?}"))),
     };

@@ -43,15 +43,14 @@ use std::path::Path;
 
 use crate::data::{CharVocab, ContiguousBatches};
 use crate::generate::{Generator, Strategy};
-use crate::io::atomic::write_atomic;
-use crate::io::weights::{load_safetensors, save_safetensors};
+use crate::model::dir::{load_model_dir, save_checkpoint, save_model_dir, Checkpoint, SaveExtras};
 use crate::model::spec::parse_spec;
 use crate::model::Sequential;
 use crate::recurrent::CellKind;
 use crate::train::clip::{clip_grad_norm, grads_finite};
 use crate::train::loss::sparse_categorical_ce;
 use crate::train::{Algorithm, Optimizer, RmsProp, Schedule};
-use crate::{Error, Result, Tensor};
+use crate::{Error, Result};
 
 /// Knobs of a char-level model and its training, with char-rnn's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -703,28 +702,46 @@ impl CharLmTrainer {
     }
 }
 
-/// File names of a char model directory written by this module.
-pub const VOCAB_FILE: &str = "vocab.json";
+/// The vocabulary file of a model directory.
+pub const VOCAB_FILE: &str = crate::model::dir::VOCAB_FILE;
 
-/// Writes a char model into `dir`: `model.toml` (the spec), `weights.safetensors`
-/// (`<layer>.<param>`, PyTorch naming) and `vocab.json`. Each file is written
-/// atomically.
+fn vocab_value(vocab: &CharVocab) -> Result<serde_json::Value> {
+    serde_json::to_value(vocab)
+        .map_err(|e| Error::invalid("vocabulary", format!("cannot serialise: {e}")))
+}
+
+/// Writes a char model as a [model directory](crate::model::dir) at `dir`:
+/// `model.toml` (the spec), `weights.safetensors` (PyTorch naming),
+/// `vocab.json` and the manifest, each file atomically.
 pub fn save_char_model(
     dir: &Path,
     model: &Sequential,
     spec_text: &str,
     vocab: &CharVocab,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    write_atomic(dir.join("model.toml"), spec_text.as_bytes())?;
-    let named = model.named_weights();
-    let tensors = named
-        .iter()
-        .map(|(name, shape, data)| Ok((name.as_str(), Tensor::from_vec(shape, data.to_vec())?)))
-        .collect::<Result<Vec<_>>>()?;
-    let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (*n, t)).collect();
-    save_safetensors(dir.join("weights.safetensors"), &refs)?;
-    write_atomic(dir.join(VOCAB_FILE), vocab.to_json()?.as_bytes())
+    let v = vocab_value(vocab)?;
+    let extras = SaveExtras {
+        vocab: Some(&v),
+        ..Default::default()
+    };
+    save_model_dir(dir, model, spec_text, &extras)
+}
+
+/// Writes a char model as the `which` checkpoint (`DIR/last`, `DIR/best`) of
+/// the model directory `dir`, swapped in whole (see [`save_checkpoint`]).
+pub fn save_char_checkpoint(
+    dir: &Path,
+    which: Checkpoint,
+    model: &Sequential,
+    spec_text: &str,
+    vocab: &CharVocab,
+) -> Result<()> {
+    let v = vocab_value(vocab)?;
+    let extras = SaveExtras {
+        vocab: Some(&v),
+        ..Default::default()
+    };
+    save_checkpoint(dir, which, model, spec_text, &extras).map(|_| ())
 }
 
 /// Loads a char model directory written by [`save_char_model`] (or by
@@ -738,25 +755,19 @@ pub fn load_char_model(dir: &Path) -> Result<(Sequential, CharVocab)> {
             "not a model directory (expected the --out directory of `gated train --text`)",
         ));
     }
-    let vocab_path = dir.join(VOCAB_FILE);
-    if !vocab_path.is_file() {
+    if !dir.join(VOCAB_FILE).is_file() {
         return Err(Error::file(
             dir,
             "not a char model: it has no vocab.json (train one with `gated train --text FILE --out DIR`)",
         ));
     }
-    let vocab = CharVocab::load(&vocab_path)?;
-    let spec_path = dir.join("model.toml");
-    let spec = std::fs::read_to_string(&spec_path).map_err(|e| Error::io(&spec_path, e))?;
-    let json = spec.trim_start().starts_with('{');
-    let mut model = parse_spec(&spec_path, &spec, json, 0)?;
-    check_char_model(&model, vocab.len()).map_err(|e| Error::file(dir, e.to_string()))?;
-    let weights_path = dir.join("weights.safetensors");
-    let tensors = load_safetensors(&weights_path)?;
-    for (name, tensor) in tensors.iter() {
-        model
-            .set_weight(name, tensor.shape(), tensor.data())
-            .map_err(|e| Error::file(&weights_path, e.to_string()))?;
-    }
-    Ok((model, vocab))
+    let loaded = load_model_dir(dir)?;
+    let vocab_path = dir.join(VOCAB_FILE);
+    let value = loaded
+        .vocab
+        .ok_or_else(|| Error::file(&vocab_path, "missing"))?;
+    let vocab: CharVocab = serde_json::from_value(value)
+        .map_err(|e| Error::file(&vocab_path, format!("not a character vocabulary: {e}")))?;
+    check_char_model(&loaded.model, vocab.len()).map_err(|e| Error::file(dir, e.to_string()))?;
+    Ok((loaded.model, vocab))
 }

@@ -676,9 +676,10 @@ fn evaluate_pairs(
         let end = (start + batch_size).min(n);
         let xb = slice_rows(x, start, end)?;
         let yb = slice_rows(&y, start, end)?;
-        let pred = model.forward(xb, false)?;
-        let (l, _) = loss.compute(&pred, &yb)?;
-        acc.add(metrics, loss, l, &pred, &yb)?;
+        let (head, skip) = model.loss_head(loss);
+        let pred = model.forward_head(xb, false, skip)?;
+        let (l, _) = head.compute(&pred, &yb)?;
+        acc.add(metrics, head, l, &pred, &yb)?;
         start = end;
     }
     Ok(acc.values(metrics, prefix))
@@ -846,7 +847,7 @@ pub fn fit_from(
                 }
             };
             state.step = step;
-            acc.add(&cfg.metrics, cfg.loss, loss, &pred, &yb)?;
+            acc.add(&cfg.metrics, model.loss_head(cfg.loss).0, loss, &pred, &yb)?;
             progress.batch(b + 1, &acc.values(&cfg.metrics, ""));
             if hooks.should_stop() {
                 progress.abandon();
@@ -956,15 +957,16 @@ fn train_step(
     let xb = gather(x, rows)?;
     let yb = gather(y, rows)?;
     model.zero_grad();
-    let pred = model.forward(xb, true)?;
-    let (loss, d_pred) = cfg.loss.compute(&pred, &yb)?;
+    let (head, skip) = model.loss_head(cfg.loss);
+    let pred = model.forward_head(xb, true, skip)?;
+    let (loss, d_pred) = head.compute(&pred, &yb)?;
     if !loss.is_finite() {
         return Err(Error::NonFinite {
             step,
             message: format!("the loss is {loss}"),
         });
     }
-    model.backward(d_pred)?;
+    model.backward_head(d_pred, skip)?;
     {
         let groups = model.params_mut();
         if !super::clip::grads_finite(&groups) {

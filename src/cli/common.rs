@@ -1,0 +1,102 @@
+//! Helpers shared by `predict` and `eval`: loading a model, reading inputs,
+//! batched inference.
+
+use gated::io::npy::{decode_data, parse_header, Dtype};
+use gated::model::dir::{load_model_dir, load_spec_text};
+use gated::model::spec::load_spec;
+use gated::model::{load_weights, Sequential};
+use gated::{Error, Result, Tensor};
+use std::path::Path;
+
+/// A model directory, or (with `weights`) a directory or spec file plus a
+/// safetensors state dict.
+pub fn load_model(model: &Path, weights: Option<&Path>) -> Result<Sequential> {
+    match weights {
+        None => Ok(load_model_dir(model)?.model),
+        Some(w) => {
+            let mut m = if model.is_dir() {
+                load_spec_text(model)?.0
+            } else {
+                load_spec(model, 0)?.model
+            };
+            load_weights(&mut m, w)?;
+            Ok(m)
+        }
+    }
+}
+
+/// Reads an .npy file, checking its dtype against the model's input: an int32
+/// model takes integer (or bool) arrays only.
+pub fn read_inputs(path: &Path, model: &Sequential) -> Result<Tensor> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let header = parse_header(&bytes, path)?;
+    if model.input().integer && !matches!(header.dtype, Dtype::Int(_) | Dtype::UInt(_)) {
+        return Err(Error::file(
+            path,
+            format!(
+                "dtype '{}', but the model takes integer token ids ([input] dtype = \"int32\"); \
+                 save them with x.astype(np.int32)",
+                header.descr
+            ),
+        ));
+    }
+    let x = decode_data(&header, &bytes[header.data_offset..], path)?;
+    let want = model.input_shape_with_batch();
+    let ok = x.rank() == want.len()
+        && want
+            .iter()
+            .zip(x.shape())
+            .all(|(w, &g)| w.is_none_or(|w| w == g));
+    if !ok {
+        return Err(Error::file(
+            path,
+            format!(
+                "shape {:?}, but the model takes {} (batch first)",
+                x.shape(),
+                gated::model::format_shape(&want)
+            ),
+        ));
+    }
+    Ok(x)
+}
+
+/// Runs the model over `x` in batches of `batch_size` along the first axis
+/// (inference mode) and concatenates the outputs.
+pub fn predict_batched(
+    model: &mut Sequential,
+    x: &Tensor,
+    batch_size: usize,
+    x_path: &Path,
+) -> Result<Tensor> {
+    if batch_size == 0 {
+        return Err(Error::invalid("--batch-size", "must be at least 1"));
+    }
+    let n = x.shape().first().copied().unwrap_or(0);
+    if n == 0 {
+        return Err(Error::file(
+            x_path,
+            "holds no samples (first dimension is 0)",
+        ));
+    }
+    let per_sample = x.len() / n;
+    model.reset_states();
+    let mut out: Vec<f32> = Vec::new();
+    let mut out_tail: Option<Vec<usize>> = None;
+    for start in (0..n).step_by(batch_size) {
+        let b = batch_size.min(n - start);
+        let mut shape = x.shape().to_vec();
+        shape[0] = b;
+        let chunk = Tensor::from_vec(
+            &shape,
+            x.data()[start * per_sample..(start + b) * per_sample].to_vec(),
+        )?;
+        let y = model
+            .forward(chunk, false)
+            .map_err(|e| Error::file(x_path, format!("samples {start}..{}: {e}", start + b)))?;
+        out_tail.get_or_insert_with(|| y.shape().get(1..).unwrap_or(&[]).to_vec());
+        out.extend_from_slice(y.data());
+    }
+    let mut shape = vec![n];
+    shape.extend(out_tail.unwrap_or_default());
+    Tensor::from_vec(&shape, out)
+}

@@ -1,0 +1,594 @@
+//! The model directory: everything a trained model needs, in plain files.
+//!
+//! ```text
+//! DIR/
+//!   model.toml              the spec text (TOML, or JSON text when the spec was JSON)
+//!   weights.safetensors     `<layer>.<PyTorch param>` -> tensor, PyTorch layout (see model::torch)
+//!   training_state.json     TrainingState (optional)
+//!   optimizer.safetensors   the optimizer's named state vectors (optional)
+//!   vocab.json              the vocabulary, any JSON value (optional)
+//!   checkpoint.json         manifest: which files belong to the save, their sizes and hashes
+//!   last/                   the same layout: the last checkpoint of a training run
+//!   best/                   the same layout: the best checkpoint by the monitored metric
+//! ```
+//!
+//! A directory holding only `model.toml` and a `weights.safetensors` written
+//! by PyTorch is a valid model directory too: without a manifest the files
+//! are loaded as they are.
+//!
+//! # Crash safety
+//!
+//! Every file is written with [`write_atomic`]
+//! (temporary file, fsync, rename), so no file is ever torn. On top of that:
+//!
+//! - **Checkpoints** (`last/`, `best/`; [`save_checkpoint`]) are written whole
+//!   into a fresh hidden directory `.last.tmp.<pid>.<n>` beside the target
+//!   (manifest last, everything fsynced), then swapped in with two renames:
+//!   `last` -> `.last.old.<pid>.<n>`, then the temporary directory -> `last`;
+//!   the old one is then removed. A kill -9 at any moment leaves either the old
+//!   `last/` or the new one complete: a stray `.tmp` directory is ignored, and
+//!   if the kill fell between the two renames `last/` is missing and the
+//!   complete `.last.old.*` is used instead, by [`load_checkpoint`] (reading)
+//!   and by the next [`save_checkpoint`] (which moves it back first).
+//! - **The top-level save** ([`save_model_dir`]) cannot be swapped as a whole,
+//!   because DIR may hold other files (plots, logs). It first rewrites the
+//!   manifest as `"complete": false`, then writes each file atomically, then
+//!   writes the manifest with every file's size and FNV-1a hash. A load that
+//!   finds an incomplete manifest, or a file that does not match it, is an
+//!   error that says so and points at `last/`; it never loads a mix of two saves.
+//!
+//! Loading never writes: a corrupt or truncated file is an error naming it.
+//!
+//! # Example
+//!
+//! ```
+//! use gated::model::spec::parse_spec;
+//! use gated::model::{load_checkpoint, save_checkpoint, Checkpoint, SaveExtras};
+//! use gated::train::TrainingState;
+//!
+//! # fn main() -> gated::Result<()> {
+//! let spec = "[input]\nshape = [4]\ndtype = \"int32\"\n\
+//!             [[layer]]\ntype = \"embedding\"\ninput_dim = 10\noutput_dim = 3\n\
+//!             [[layer]]\ntype = \"lstm\"\nunits = 5\n";
+//! let model = parse_spec("m.toml".as_ref(), spec, false, 42)?;
+//! let dir = std::env::temp_dir().join(format!("gated-doc-dir-{}", std::process::id()));
+//! let state = TrainingState { epoch: 1, ..Default::default() };
+//! let extras = SaveExtras { state: Some(&state), ..Default::default() };
+//! save_checkpoint(&dir, Checkpoint::Last, &model, spec, &extras)?;
+//! let back = load_checkpoint(&dir, Checkpoint::Last)?;
+//! assert_eq!(back.state.map(|s| s.epoch), Some(1));
+//! assert_eq!(back.model.params()[1].values, model.params()[1].values);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::spec::parse_spec;
+use super::torch::{load_weights, torch_state_dict};
+use super::Sequential;
+use crate::io::atomic::write_atomic;
+use crate::io::weights::{
+    load_safetensors_with_metadata, save_safetensors, save_safetensors_with_metadata,
+};
+use crate::train::{OptimizerState, TrainingState};
+use crate::{Error, Result, Tensor};
+
+/// `model.toml`: the spec text.
+pub const SPEC_FILE: &str = "model.toml";
+/// `weights.safetensors`: the weights in PyTorch's naming.
+pub const WEIGHTS_FILE: &str = "weights.safetensors";
+/// `training_state.json`: [`TrainingState`] as JSON.
+pub const STATE_FILE: &str = "training_state.json";
+/// `optimizer.safetensors`: [`OptimizerState`] tensors; algorithm, step
+/// count and the export order of the tensors in the header metadata.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// `vocab.json`: the vocabulary.
+pub const VOCAB_FILE: &str = "vocab.json";
+/// `checkpoint.json`: the manifest of a save.
+pub const MANIFEST_FILE: &str = "checkpoint.json";
+
+const FORMAT: &str = "gated-model-dir";
+const VERSION: u32 = 1;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// What is saved besides the model and its spec. All optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SaveExtras<'a> {
+    /// The training state (epoch, step, RNG, history, best value) for resuming.
+    pub state: Option<&'a TrainingState>,
+    /// The optimizer's state ([`Optimizer::export_state`](crate::train::Optimizer::export_state)).
+    pub optimizer: Option<&'a OptimizerState>,
+    /// The vocabulary as any JSON value (char-level training stores its
+    /// character list, e.g. `{"chars": ["\n", " ", "a", ...]}`).
+    pub vocab: Option<&'a serde_json::Value>,
+}
+
+/// A model directory as loaded.
+#[derive(Debug)]
+pub struct LoadedModel {
+    /// The model with its saved weights.
+    pub model: Sequential,
+    /// The spec text exactly as saved.
+    pub spec_text: String,
+    /// The training state, when one was saved.
+    pub state: Option<TrainingState>,
+    /// The optimizer state, when one was saved.
+    pub optimizer: Option<OptimizerState>,
+    /// The vocabulary, when one was saved.
+    pub vocab: Option<serde_json::Value>,
+    /// The directory the files were read from (differs from the one asked
+    /// for only when a checkpoint was recovered from an interrupted swap).
+    pub path: PathBuf,
+}
+
+/// Which checkpoint of a training run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// The checkpoint written at the end of the latest epoch (`DIR/last`).
+    Last,
+    /// The checkpoint with the best monitored value so far (`DIR/best`).
+    Best,
+}
+
+impl Checkpoint {
+    /// The subdirectory name: `last` or `best`.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            Checkpoint::Last => "last",
+            Checkpoint::Best => "best",
+        }
+    }
+
+    /// `dir/last` or `dir/best`.
+    pub fn path(self, dir: &Path) -> PathBuf {
+        dir.join(self.dir_name())
+    }
+}
+
+/// One file's entry in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct FileEntry {
+    bytes: u64,
+    fnv1a64: String,
+}
+
+/// `checkpoint.json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Manifest {
+    format: String,
+    version: u32,
+    complete: bool,
+    files: BTreeMap<String, FileEntry>,
+}
+
+/// FNV-1a, 64 bits: a cheap check that a file is the one the manifest lists.
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn entry_of(path: &Path) -> Result<FileEntry> {
+    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(FileEntry {
+        bytes: bytes.len() as u64,
+        fnv1a64: format!("{:016x}", fnv1a64(&bytes)),
+    })
+}
+
+fn write_manifest(dir: &Path, complete: bool, files: &[&str]) -> Result<()> {
+    let mut m = Manifest {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        complete,
+        files: BTreeMap::new(),
+    };
+    for f in files {
+        m.files.insert(f.to_string(), entry_of(&dir.join(f))?);
+    }
+    let path = dir.join(MANIFEST_FILE);
+    let text = serde_json::to_string_pretty(&m).map_err(|e| Error::file(&path, e.to_string()))?;
+    write_atomic(&path, text.as_bytes())
+}
+
+/// Fails unless `dir` exists (it is created) and a file can be written in it,
+/// so that a training run stops before its first epoch rather than after it.
+pub fn check_writable(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::file(dir, "exists and is not a directory"));
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let probe = dir.join(format!(
+        ".gated-write-test.{}.{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    write_atomic(&probe, b"ok")?;
+    fs::remove_file(&probe).map_err(|e| Error::io(&probe, e))
+}
+
+/// The JSON texts of the training state and vocabulary, made before anything
+/// is written so that a state that cannot be stored fails the save early.
+struct JsonTexts {
+    state: Option<String>,
+    vocab: Option<String>,
+}
+
+fn json_texts(extras: &SaveExtras<'_>) -> Result<JsonTexts> {
+    let state = extras
+        .state
+        .map(|st| {
+            let text = serde_json::to_string_pretty(st)
+                .map_err(|e| Error::file(STATE_FILE, e.to_string()))?;
+            // JSON has no NaN: serde_json writes it as null, which would not load back.
+            if serde_json::from_str::<TrainingState>(&text).is_err() {
+                return Err(Error::file(
+                    STATE_FILE,
+                    "the training state holds a NaN or infinite number, which JSON cannot \
+                     store; not saving a state that would not load",
+                ));
+            }
+            Ok(text)
+        })
+        .transpose()?;
+    let vocab = extras
+        .vocab
+        .map(|v| {
+            serde_json::to_string_pretty(v).map_err(|e| Error::file(VOCAB_FILE, e.to_string()))
+        })
+        .transpose()?;
+    Ok(JsonTexts { state, vocab })
+}
+
+/// Writes the files of one save into `dir` (which exists) and returns their names.
+fn write_files(
+    dir: &Path,
+    model: &Sequential,
+    spec_text: &str,
+    extras: &SaveExtras<'_>,
+    json: &JsonTexts,
+) -> Result<Vec<&'static str>> {
+    let mut files = vec![SPEC_FILE, WEIGHTS_FILE];
+    write_atomic(dir.join(SPEC_FILE), spec_text.as_bytes())?;
+    let dict = torch_state_dict(model)?;
+    let refs: Vec<(&str, &Tensor)> = dict.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    save_safetensors(dir.join(WEIGHTS_FILE), &refs)?;
+    if let Some(text) = &json.state {
+        write_atomic(dir.join(STATE_FILE), text.as_bytes())?;
+        files.push(STATE_FILE);
+    }
+    if let Some(opt) = extras.optimizer {
+        let path = dir.join(OPTIMIZER_FILE);
+        let tensors: Vec<(String, Tensor)> = opt
+            .tensors
+            .iter()
+            .map(|(n, v)| Ok((n.clone(), Tensor::from_vec(&[v.len()], v.clone())?)))
+            .collect::<Result<_>>()?;
+        let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let meta = [
+            ("algorithm".to_string(), opt.algorithm.clone()),
+            ("steps".to_string(), opt.steps.to_string()),
+            (
+                "order".to_string(),
+                serde_json::to_string(&opt.tensors.iter().map(|(n, _)| n).collect::<Vec<_>>())
+                    .map_err(|e| Error::file(&path, e.to_string()))?,
+            ),
+        ]
+        .into_iter()
+        .collect();
+        save_safetensors_with_metadata(&path, &refs, &meta)?;
+        files.push(OPTIMIZER_FILE);
+    }
+    if let Some(text) = &json.vocab {
+        write_atomic(dir.join(VOCAB_FILE), text.as_bytes())?;
+        files.push(VOCAB_FILE);
+    }
+    Ok(files)
+}
+
+/// Removes files of an earlier save that this one does not have (an old
+/// optimizer state must not be read back with new weights).
+fn remove_stale(dir: &Path, files: &[&str]) -> Result<()> {
+    for f in [STATE_FILE, OPTIMIZER_FILE, VOCAB_FILE] {
+        let p = dir.join(f);
+        if !files.contains(&f) && p.exists() {
+            fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Saves a model directory at `dir` (created if needed): spec, weights in
+/// PyTorch's layout, and the extras given; files of an earlier save that this
+/// one lacks are removed. See the module docs for the crash-safety scheme.
+pub fn save_model_dir(
+    dir: &Path,
+    model: &Sequential,
+    spec_text: &str,
+    extras: &SaveExtras<'_>,
+) -> Result<()> {
+    let json = json_texts(extras)?;
+    check_writable(dir)?;
+    write_manifest(dir, false, &[])?;
+    let files = write_files(dir, model, spec_text, extras, &json)?;
+    remove_stale(dir, &files)?;
+    write_manifest(dir, true, &files)?;
+    // Temporary files of writes killed before their rename.
+    for f in [
+        SPEC_FILE,
+        WEIGHTS_FILE,
+        STATE_FILE,
+        OPTIMIZER_FILE,
+        VOCAB_FILE,
+        MANIFEST_FILE,
+    ] {
+        for p in siblings(dir, f, "tmp") {
+            let _ = fs::remove_file(p);
+        }
+    }
+    Ok(())
+}
+
+fn hidden(parent: &Path, name: &str, kind: &str) -> PathBuf {
+    parent.join(format!(
+        ".{name}.{kind}.{}.{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// Hidden siblings `.{name}.{kind}.*` of a checkpoint directory or file.
+fn siblings(parent: &Path, name: &str, kind: &str) -> Vec<PathBuf> {
+    let prefix = format!(".{name}.{kind}.");
+    let mut out: Vec<PathBuf> = fs::read_dir(parent)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// The complete `.{name}.old.*` left by a swap interrupted between its two
+/// renames, if any (the newest by modification time).
+fn interrupted_swap(parent: &Path, name: &str) -> Option<PathBuf> {
+    siblings(parent, name, "old")
+        .into_iter()
+        .filter(|p| read_manifest(p).ok().flatten().is_some_and(|m| m.complete))
+        .max_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
+}
+
+/// Saves a checkpoint as `dir/last` or `dir/best`, replacing the previous one
+/// only once the new one is complete on disk (see the module docs). Returns
+/// the checkpoint's path.
+pub fn save_checkpoint(
+    dir: &Path,
+    which: Checkpoint,
+    model: &Sequential,
+    spec_text: &str,
+    extras: &SaveExtras<'_>,
+) -> Result<PathBuf> {
+    let json = json_texts(extras)?;
+    check_writable(dir)?;
+    let name = which.dir_name();
+    let target = which.path(dir);
+    // Finish a swap that an earlier run left half done.
+    if !target.exists() {
+        if let Some(old) = interrupted_swap(dir, name) {
+            fs::rename(&old, &target).map_err(|e| Error::io(&target, e))?;
+        }
+    }
+    let tmp = hidden(dir, name, "tmp");
+    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let written = write_files(&tmp, model, spec_text, extras, &json)
+        .and_then(|files| write_manifest(&tmp, true, &files));
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    sync_dir(&tmp);
+    let old = hidden(dir, name, "old");
+    if target.exists() {
+        fs::rename(&target, &old).map_err(|e| Error::io(&target, e))?;
+    }
+    fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
+    sync_dir(dir);
+    // Clean up: the replaced checkpoint and any debris of interrupted saves.
+    for p in siblings(dir, name, "old")
+        .into_iter()
+        .chain(siblings(dir, name, "tmp"))
+    {
+        let _ = fs::remove_dir_all(p);
+    }
+    Ok(target)
+}
+
+/// Loads `dir/last` or `dir/best`; when a kill interrupted the swap so that
+/// the directory is missing, loads the complete previous checkpoint instead.
+pub fn load_checkpoint(dir: &Path, which: Checkpoint) -> Result<LoadedModel> {
+    let target = which.path(dir);
+    if !target.exists() {
+        if let Some(old) = interrupted_swap(dir, which.dir_name()) {
+            return load_model_dir(&old);
+        }
+    }
+    load_model_dir(&target)
+}
+
+fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
+    let path = dir.join(MANIFEST_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let m: Manifest = serde_json::from_str(&text)
+        .map_err(|e| Error::file(&path, format!("not a valid manifest: {e}")))?;
+    if m.format != FORMAT || m.version != VERSION {
+        return Err(Error::file(
+            &path,
+            format!(
+                "format {:?} version {}; this gated reads {FORMAT:?} version {VERSION}",
+                m.format, m.version
+            ),
+        ));
+    }
+    Ok(Some(m))
+}
+
+fn verify_manifest(dir: &Path, m: &Manifest) -> Result<()> {
+    let last = Checkpoint::Last.path(dir);
+    let hint = if last.join(MANIFEST_FILE).exists() {
+        format!("; the last complete checkpoint is {}", last.display())
+    } else {
+        String::new()
+    };
+    if !m.complete {
+        return Err(Error::file(
+            dir.join(MANIFEST_FILE),
+            format!("the save into this directory did not finish (interrupted?){hint}"),
+        ));
+    }
+    for (name, want) in &m.files {
+        let path = dir.join(name);
+        if !path.exists() {
+            return Err(Error::file(
+                &path,
+                format!("listed in {MANIFEST_FILE} but missing{hint}"),
+            ));
+        }
+        let got = entry_of(&path)?;
+        if &got != want {
+            return Err(Error::file(
+                &path,
+                format!(
+                    "does not match {MANIFEST_FILE} ({} bytes, hash {}; expected {} bytes, hash {}): \
+                     truncated, corrupt or from another save{hint}",
+                    got.bytes, got.fnv1a64, want.bytes, want.fnv1a64
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Builds a model from spec text as saved in `model.toml` (TOML, or JSON when
+/// the text starts with `{`); `path` names the file in errors.
+pub fn model_from_spec_text(path: &Path, text: &str) -> Result<Sequential> {
+    let json = text.trim_start().starts_with('{');
+    parse_spec(path, text, json, 0)
+}
+
+/// Reads `model.toml` of `dir` and builds the model with fresh weights.
+pub fn load_spec_text(dir: &Path) -> Result<(Sequential, String)> {
+    let path = dir.join(SPEC_FILE);
+    let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let model = model_from_spec_text(&path, &text)?;
+    Ok((model, text))
+}
+
+/// Reads an `optimizer.safetensors` file.
+pub fn load_optimizer_state(path: &Path) -> Result<OptimizerState> {
+    let (tensors, meta) = load_safetensors_with_metadata(path)?;
+    let algorithm = meta
+        .get("algorithm")
+        .cloned()
+        .ok_or_else(|| Error::file(path, "no `algorithm` in the header metadata"))?;
+    let steps = meta
+        .get("steps")
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| Error::file(path, "no valid `steps` in the header metadata"))?;
+    let mut tensors: Vec<(String, Vec<f32>)> = tensors
+        .into_iter()
+        .map(|(n, t)| (n, t.into_vec()))
+        .collect();
+    // Restore the order the optimizer exported (safetensors sorts by name).
+    if let Some(order) = meta
+        .get("order")
+        .and_then(|o| serde_json::from_str::<Vec<String>>(o).ok())
+    {
+        tensors.sort_by_key(|(n, _)| order.iter().position(|o| o == n).unwrap_or(usize::MAX));
+    }
+    Ok(OptimizerState {
+        algorithm,
+        steps,
+        tensors,
+    })
+}
+
+/// Loads a model directory: `model.toml` and `weights.safetensors` (required;
+/// the weights may come from PyTorch, see [`crate::model::torch`]), and
+/// `training_state.json`, `optimizer.safetensors`, `vocab.json` when present.
+/// When a manifest is present every file is checked against it first.
+/// Errors name the file at fault; nothing is written.
+pub fn load_model_dir(dir: &Path) -> Result<LoadedModel> {
+    if !dir.is_dir() {
+        return Err(Error::file(
+            dir,
+            "not a model directory (expected a directory with model.toml and weights.safetensors)",
+        ));
+    }
+    if let Some(m) = read_manifest(dir)? {
+        verify_manifest(dir, &m)?;
+    }
+    let (mut model, spec_text) = load_spec_text(dir)?;
+    load_weights(&mut model, &dir.join(WEIGHTS_FILE))?;
+    let state = {
+        let path = dir.join(STATE_FILE);
+        if path.exists() {
+            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            Some(
+                serde_json::from_str::<TrainingState>(&text)
+                    .map_err(|e| Error::file(&path, format!("not a valid training state: {e}")))?,
+            )
+        } else {
+            None
+        }
+    };
+    let optimizer = {
+        let path = dir.join(OPTIMIZER_FILE);
+        path.exists()
+            .then(|| load_optimizer_state(&path))
+            .transpose()?
+    };
+    let vocab = {
+        let path = dir.join(VOCAB_FILE);
+        if path.exists() {
+            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            Some(
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .map_err(|e| Error::file(&path, format!("not valid JSON: {e}")))?,
+            )
+        } else {
+            None
+        }
+    };
+    Ok(LoadedModel {
+        model,
+        spec_text,
+        state,
+        optimizer,
+        vocab,
+        path: dir.to_path_buf(),
+    })
+}
