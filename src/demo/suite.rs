@@ -174,7 +174,7 @@ impl Default for ReberConfig {
     fn default() -> Self {
         ReberConfig {
             cells: ALL_CELLS.to_vec(),
-            steps: 1500,
+            steps: 1200,
             units: 24,
             batch_size: 32,
             lr: 1e-2,
@@ -267,7 +267,7 @@ pub fn run_reber(cfg: &ReberConfig, progress: &mut ProgressFn<'_>) -> Result<Tas
         cfg.units,
         cfg.batch_size,
     )?;
-    let mut held_rng = Rng::new(cfg.seed ^ 0x5eed_0f_4e1d);
+    let mut held_rng = Rng::new(cfg.seed ^ 0x005e_ed0f_4e1d);
     let mut held = Vec::new();
     let mut left = cfg.eval_size;
     while left > 0 {
@@ -376,7 +376,7 @@ impl Default for AddingConfig {
         AddingConfig {
             cells: ALL_CELLS.to_vec(),
             length: 100,
-            steps: 1500,
+            steps: 1200,
             units: 32,
             batch_size: 32,
             lr: 1e-2,
@@ -429,7 +429,7 @@ pub fn run_adding(cfg: &AddingConfig, progress: &mut ProgressFn<'_>) -> Result<T
         cfg.units,
         cfg.batch_size,
     )?;
-    let mut test_rng = Rng::new(cfg.seed ^ 0xadd_1e57);
+    let mut test_rng = Rng::new(cfg.seed ^ 0x0add_1e57);
     let mut test = Vec::new();
     let mut left = cfg.eval_size;
     while left > 0 {

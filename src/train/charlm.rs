@@ -771,3 +771,149 @@ pub fn load_char_model(dir: &Path) -> Result<(Sequential, CharVocab)> {
     check_char_model(&loaded.model, vocab.len()).map_err(|e| Error::file(dir, e.to_string()))?;
     Ok((loaded.model, vocab))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_matches_the_reference() {
+        // n_train = floor(n * train_frac), n_val = floor(n * val_frac), in stream order.
+        let ids: Vec<usize> = (0..1001).collect();
+        let s = split_train_val(&ids, 0.95, 0.05).unwrap();
+        assert_eq!(s.train.len(), 950);
+        assert_eq!(s.val.len(), 50);
+        assert_eq!(s.val[0], 950);
+        let s = split_train_val(&ids, 0.9, 0.0).unwrap();
+        assert!(s.val.is_empty() && s.train.len() == 900);
+        assert!(split_train_val(&ids[..20], 0.95, 0.05).is_err());
+        assert!(split_train_val(&ids[..1], 1.0, 0.0).is_err());
+    }
+
+    #[test]
+    fn default_spec_builds_the_char_rnn_model() {
+        let cfg = CharLmConfig {
+            dropout: 0.25,
+            layers: 3,
+            ..CharLmConfig::default()
+        };
+        let spec = char_model_spec(&cfg, 65);
+        let m = build_char_model(&spec, 65, 0).unwrap();
+        let types: Vec<&str> = m.layers().iter().map(|l| l.type_name()).collect();
+        assert_eq!(
+            types,
+            [
+                "Embedding",
+                "LSTM",
+                "Dropout",
+                "LSTM",
+                "Dropout",
+                "LSTM",
+                "TimeDistributed"
+            ]
+        );
+        assert!(build_char_model(&spec, 64, 0).is_err());
+        for (name, kind) in [
+            ("gru", CellKind::Gru),
+            ("rnn", CellKind::SimpleRnn),
+            ("LSTM", CellKind::Lstm),
+        ] {
+            assert_eq!(parse_cell(name).unwrap(), kind);
+        }
+        assert!(parse_cell("tcn").is_err());
+    }
+
+    #[test]
+    fn config_checks_and_optimizer() {
+        let ok = CharLmConfig::default();
+        ok.validate().unwrap();
+        for bad in [
+            CharLmConfig {
+                units: 0,
+                ..ok.clone()
+            },
+            CharLmConfig {
+                dropout: 1.0,
+                ..ok.clone()
+            },
+            CharLmConfig {
+                lr: f64::NAN,
+                ..ok.clone()
+            },
+            CharLmConfig {
+                train_frac: 0.9,
+                val_frac: 0.2,
+                ..ok.clone()
+            },
+            CharLmConfig {
+                steps: Some(0),
+                ..ok.clone()
+            },
+            CharLmConfig {
+                sample_temperatures: vec![0.0],
+                ..ok.clone()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+        let opt = char_rnn_optimizer("rmsprop", 2e-3).unwrap();
+        match opt.algorithm() {
+            Algorithm::RmsProp(r) => {
+                assert_eq!((r.lr, r.alpha, r.eps), (2e-3, 0.95, 1e-8));
+            }
+            other => panic!("{other:?}"),
+        }
+        // char-rnn's decay: epochs 0..=9 at lr0, epoch 10 at lr0 * 0.97, 11 at * 0.97^2.
+        let s = Schedule::CharRnn {
+            decay_after: 10,
+            decay: 0.97,
+        };
+        assert_eq!(s.lr_at(1.0, 9), 1.0);
+        assert!((s.lr_at(1.0, 10) - 0.97).abs() < 1e-12);
+        assert!((s.lr_at(1.0, 11) - 0.97f64.powi(2)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn training_learns_a_periodic_text() {
+        let text = "abcd".repeat(300);
+        let vocab = CharVocab::from_text(&text).unwrap();
+        let cfg = CharLmConfig {
+            units: 16,
+            layers: 1,
+            embedding_dim: 8,
+            seq_len: 8,
+            batch_size: 4,
+            optimizer: "adam".into(),
+            lr: 1e-2,
+            steps: Some(60),
+            eval_every: 20,
+            sample_length: 8,
+            sample_temperatures: vec![0.5],
+            ..CharLmConfig::default()
+        };
+        let mut t = CharLmTrainer::new(&text, vocab, cfg, None).unwrap();
+        let mut evals = 0;
+        let mut samples = Vec::new();
+        let s = t
+            .train(&mut |e| {
+                if let Event::Eval { samples: s, .. } = e {
+                    evals += 1;
+                    samples = s;
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(evals, 3);
+        assert_eq!(s.train_curve.len(), 3);
+        let v = s.val_loss.unwrap();
+        assert!(v < 0.5, "a periodic text should be easy: val loss {v}");
+        // Greedy continues the period.
+        let greedy = samples.iter().find(|s| s.label == "greedy").unwrap();
+        assert_eq!(greedy.text, "abcdabcda");
+        // A short validation stream still evaluates (fewer lanes, shorter chunk).
+        let mut m = t.into_model();
+        let l = evaluate_stream(&mut m, &[0, 1, 2], 50, 50).unwrap();
+        assert!(l.is_finite());
+        assert!(evaluate_stream(&mut m, &[0], 50, 50).is_err());
+    }
+}
