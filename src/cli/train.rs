@@ -12,7 +12,7 @@ use gated::model::{
 };
 use gated::train::{
     check_data, fit_from, Adadelta, Adagrad, Adam, AdamW, Algorithm, EarlyStopping, EpochRecord,
-    FitConfig, FitHooks, History, HistoryWriter, Loss, Metric, Optimizer, RmsProp, Sgd,
+    FitConfig, FitHooks, History, HistoryWriter, Loss, Metric, Optimizer, RmsProp, Schedule, Sgd,
     TrainingState, Validation, Verbosity,
 };
 use gated::{Error, Result};
@@ -83,9 +83,11 @@ pub struct Args {
     /// (char-rnn's learning_rate).
     #[arg(long)]
     pub lr: Option<f64>,
-    /// The loss: sparse_categorical_crossentropy, categorical_crossentropy (both take logits:
-    /// end the model with a Dense layer without softmax, as PyTorch's CrossEntropyLoss),
-    /// binary_crossentropy (probabilities unless --from-logits), mse, mae.
+    /// The loss: sparse_categorical_crossentropy, categorical_crossentropy (on logits from a
+    /// final Dense layer, as PyTorch's CrossEntropyLoss; a model ending in a softmax Activation
+    /// layer works too, the softmax being fused into the loss as Keras does),
+    /// binary_crossentropy (probabilities unless --from-logits; a final sigmoid Activation is
+    /// fused the same way), mse, mae.
     #[arg(long, required_unless_present = "text", conflicts_with = "text")]
     pub loss: Option<String>,
     /// binary_crossentropy reads logits, not probabilities (Keras `from_logits=True`,
@@ -96,6 +98,16 @@ pub struct Args {
     /// (k=5), perplexity, bits_per_char, mae.
     #[arg(long, value_delimiter = ',')]
     pub metrics: Vec<String>,
+    /// L2 weight decay added to the gradients, g += wd * w (PyTorch `weight_decay`; for adamw
+    /// the decoupled decay). Off by default.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Learning-rate schedule, applied per epoch: step:STEP_SIZE:GAMMA (StepLR),
+    /// exponential:GAMMA (ExponentialLR), char-rnn:DECAY_AFTER:DECAY (char-rnn's
+    /// learning_rate_decay after N epochs), plateau:PATIENCE:FACTOR (ReduceLROnPlateau on the
+    /// monitored loss). Constant by default.
+    #[arg(long)]
+    pub lr_schedule: Option<String>,
     /// Rescale the gradients when their global L2 norm exceeds this (Keras `global_clipnorm`,
     /// PyTorch clip_grad_norm_). Off by default.
     #[arg(long)]
@@ -149,19 +161,29 @@ pub struct Args {
 }
 
 /// The optimizer with Keras's defaults, and `lr` when given.
-fn optimizer(name: &str, lr: Option<f64>) -> Result<Optimizer> {
-    if let Some(lr) = lr {
-        return Optimizer::parse(name, lr);
-    }
-    let algorithm = match name {
+fn optimizer(name: &str, lr: Option<f64>, weight_decay: f64) -> Result<Optimizer> {
+    let mut algorithm = match name {
         "sgd" => Algorithm::Sgd(Sgd::keras_defaults()),
         "rmsprop" => Algorithm::RmsProp(RmsProp::keras_defaults()),
         "adagrad" => Algorithm::Adagrad(Adagrad::keras_defaults()),
         "adam" => Algorithm::Adam(Adam::keras_defaults()),
         "adamw" => Algorithm::AdamW(AdamW::keras_defaults()),
         "adadelta" => Algorithm::Adadelta(Adadelta::keras_defaults()),
-        other => return Optimizer::parse(other, 0.001),
+        other => return Optimizer::parse(other, lr.unwrap_or(0.001)),
     };
+    if let Some(lr) = lr {
+        *algorithm.lr_mut() = lr;
+    }
+    if weight_decay != 0.0 {
+        match &mut algorithm {
+            Algorithm::Sgd(o) => o.weight_decay = weight_decay,
+            Algorithm::RmsProp(o) => o.weight_decay = weight_decay,
+            Algorithm::Adagrad(o) => o.weight_decay = weight_decay,
+            Algorithm::Adam(o) => o.weight_decay = weight_decay,
+            Algorithm::AdamW(o) => o.weight_decay = weight_decay,
+            Algorithm::Adadelta(o) => o.weight_decay = weight_decay,
+        }
+    }
     Optimizer::new(algorithm)
 }
 
@@ -188,6 +210,9 @@ fn config(a: &Args, loss: Loss) -> Result<FitConfig> {
         });
     if let Some(f) = a.validation_split {
         cfg = cfg.validation_split(f);
+    }
+    if let Some(s) = &a.lr_schedule {
+        cfg = cfg.schedule(Schedule::parse(s)?);
     }
     cfg.clipnorm = a.clipnorm;
     cfg.clipvalue = a.clipvalue;
@@ -296,7 +321,11 @@ pub fn run(a: Args) -> Result<()> {
     }
     let loss = Loss::parse(required(&a.loss, "--loss")?)?.with_from_logits(a.from_logits);
     let cfg = config(&a, loss)?;
-    let mut opt = optimizer(a.optimizer.as_deref().unwrap_or("adam"), a.lr)?;
+    let mut opt = optimizer(
+        a.optimizer.as_deref().unwrap_or("adam"),
+        a.lr,
+        a.weight_decay,
+    )?;
     let spec_file = required(&a.spec, "--spec")?;
     let (x_file, y_file) = (required(&a.x, "--x")?, required(&a.y, "--y")?);
     let spec = load_spec(spec_file, a.seed)?;

@@ -100,6 +100,12 @@ fn curves(train: &[(usize, f32)], val: &[(usize, f32)]) -> Plot {
 
 pub fn run(a: &Args) -> Result<()> {
     let t = &a.text;
+    if a.weight_decay != 0.0 {
+        return Err(gated::Error::invalid(
+            "--weight-decay",
+            "is not available with --text yet",
+        ));
+    }
     if a.resume {
         return Err(gated::Error::invalid(
             "--resume",

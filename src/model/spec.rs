@@ -554,6 +554,14 @@ fn build_layer(
         }
         "dense" => {
             let input = last_dim(prev, kind)?;
+            if a.table.get("activation").and_then(|v| v.as_str()) == Some("softmax") {
+                return Err(at(
+                    "activation",
+                    "a softmax Dense is written as a dense layer followed by a layer with \
+                     type = \"activation\" and activation = \"softmax\" (training then fuses \
+                     the softmax into the cross-entropy loss, as Keras does)",
+                ));
+            }
             let mut cfg = DenseConfig::new(keyed("units", a.required_usize("units"))?)
                 .activation(keyed(
                     "activation",

@@ -337,7 +337,8 @@ impl Algorithm {
         }
     }
 
-    fn lr_mut(&mut self) -> &mut f64 {
+    /// The learning rate, mutable.
+    pub fn lr_mut(&mut self) -> &mut f64 {
         match self {
             Algorithm::Sgd(c) => &mut c.lr,
             Algorithm::RmsProp(c) => &mut c.lr,

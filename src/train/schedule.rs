@@ -131,6 +131,58 @@ pub struct ReduceOnPlateau {
     lr: Option<f64>,
 }
 
+impl Schedule {
+    /// Parses a command-line schedule: `constant`, `step:STEP_SIZE:GAMMA`,
+    /// `exponential:GAMMA`, `char-rnn:DECAY_AFTER:DECAY` or `plateau:PATIENCE:FACTOR`
+    /// (Keras's ReduceLROnPlateau defaults otherwise).
+    pub fn parse(text: &str) -> Result<Self> {
+        let parts: Vec<&str> = text.split(':').map(str::trim).collect();
+        let bad = |why: &str| {
+            Error::invalid(
+                "lr schedule",
+                format!(
+                    "{text:?}: {why}; use constant, step:STEP_SIZE:GAMMA, exponential:GAMMA, \
+                     char-rnn:DECAY_AFTER:DECAY or plateau:PATIENCE:FACTOR"
+                ),
+            )
+        };
+        let num = |i: usize| -> Result<f64> {
+            parts
+                .get(i)
+                .and_then(|p| p.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| bad(&format!("argument {i} must be a non-negative number")))
+        };
+        let whole = |i: usize| -> Result<usize> {
+            parts
+                .get(i)
+                .and_then(|p| p.parse::<usize>().ok())
+                .ok_or_else(|| bad(&format!("argument {i} must be a whole number")))
+        };
+        let schedule = match (parts[0], parts.len()) {
+            ("constant", 1) => Schedule::Constant,
+            ("step", 3) => Schedule::Step {
+                step_size: whole(1)?,
+                gamma: num(2)?,
+            },
+            ("exponential", 2) => Schedule::Exponential { gamma: num(1)? },
+            ("char-rnn" | "charrnn", 3) => Schedule::CharRnn {
+                decay_after: whole(1)?,
+                decay: num(2)?,
+            },
+            ("plateau", 3) => {
+                let mut p = ReduceOnPlateau::keras_defaults();
+                p.patience = whole(1)?;
+                p.factor = num(2)?;
+                Schedule::Plateau(p)
+            }
+            _ => return Err(bad("unknown form")),
+        };
+        schedule.validate()?;
+        Ok(schedule)
+    }
+}
+
 impl ReduceOnPlateau {
     /// PyTorch's defaults: factor 0.1, patience 10, threshold 1e-4 relative,
     /// cooldown 0, min_lr 0.
@@ -237,6 +289,37 @@ impl ReduceOnPlateau {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_command_line_schedules() {
+        assert_eq!(Schedule::parse("constant").unwrap(), Schedule::Constant);
+        assert_eq!(
+            Schedule::parse("step:3:0.5").unwrap(),
+            Schedule::Step {
+                step_size: 3,
+                gamma: 0.5
+            }
+        );
+        assert_eq!(
+            Schedule::parse("exponential:0.9").unwrap(),
+            Schedule::Exponential { gamma: 0.9 }
+        );
+        assert_eq!(
+            Schedule::parse("char-rnn:10:0.97").unwrap(),
+            Schedule::CharRnn {
+                decay_after: 10,
+                decay: 0.97
+            }
+        );
+        match Schedule::parse("plateau:4:0.2").unwrap() {
+            Schedule::Plateau(p) => assert!(p.patience == 4 && (p.factor - 0.2).abs() < 1e-12),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["", "step:2", "step:x:0.5", "exponential:-1", "warmup:3"] {
+            let e = Schedule::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("step:STEP_SIZE:GAMMA"), "{bad}: {e}");
+        }
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-12 * b.abs().max(1.0)
