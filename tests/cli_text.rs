@@ -166,6 +166,52 @@ fn train_text_writes_a_model_that_generates() {
 }
 
 #[test]
+fn spec_overrides_the_default_char_model() {
+    let dir = temp_dir("spec");
+    let file = dir.join("corpus.txt");
+    std::fs::write(&file, corpus()).unwrap();
+    let v = gated::data::CharVocab::from_text(&corpus()).unwrap().len();
+    let spec = |units: usize| {
+        format!(
+            "name = \"tiny_gru\"\n[input]\nshape = [\"None\"]\ndtype = \"int32\"\n\
+             [[layer]]\ntype = \"embedding\"\ninput_dim = {v}\noutput_dim = 4\n\
+             [[layer]]\ntype = \"gru\"\nunits = 6\nreturn_sequences = true\n\
+             [[layer]]\ntype = \"time_distributed\"\n[layer.layer]\ntype = \"dense\"\nunits = {units}\n"
+        )
+    };
+    std::fs::write(dir.join("gru.toml"), spec(v)).unwrap();
+    let out = dir.join("m");
+    let args = |spec_file: &Path| {
+        gated(&[
+            "train",
+            "--text",
+            s(&file),
+            "--spec",
+            s(spec_file),
+            "--out",
+            s(&out),
+            "--seq-len",
+            "8",
+            "--batch-size",
+            "2",
+            "--steps",
+            "2",
+            "--quiet",
+        ])
+    };
+    let o = args(&dir.join("gru.toml"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let toml = std::fs::read_to_string(out.join("model.toml")).unwrap();
+    assert!(toml.contains("tiny_gru") && toml.contains("gru"), "{toml}");
+    let g = gated(&["generate", "--model", s(&out), "--length", "4"]);
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    // A spec whose output does not match the vocabulary.
+    std::fs::write(dir.join("bad.toml"), spec(v + 3)).unwrap();
+    one_line_error(&args(&dir.join("bad.toml")), "char model");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_text_files_are_one_line_errors() {
     let dir = temp_dir("bad");
     let out = dir.join("out");
