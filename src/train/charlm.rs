@@ -10,11 +10,11 @@
 //!
 //! - **Split** ([`split_train_val`]): the first `floor(n * train_frac)`
 //!   characters train, the next `floor(n * val_frac)` validate.
-//! - **Batching**: [`ContiguousBatches`] over the training stream; chunk `k + 1`
-//!   of a lane continues chunk `k`, the recurrent layers are stateful and
-//!   `reset_states` is called once per pass (at chunk 0). (The reference
-//!   starts lane `b` at `b * floor((n - 1) / B)`, this crate at
-//!   `b * chunks * seq_len`; both read the same chunks of `seq_len` steps.)
+//! - **Batching** ([`Lanes`]): the training stream is cut into `B` lanes as the
+//!   reference does (lane `b` starts at `b * floor((n - 1) / B)`, each lane
+//!   read through a one-row [`ContiguousBatches`]); chunk `k + 1` of a lane
+//!   continues chunk `k`, the recurrent layers are stateful and
+//!   `reset_states` is called once per pass (at chunk 0).
 //! - **Optimizer**: char-rnn's RMSprop, `lr 2e-3, alpha 0.95, eps 1e-8`
 //!   ([`char_rnn_optimizer`]); gradients clipped to a global norm of 5.
 //! - **Schedule**: [`Schedule::CharRnn`]: at epoch `e >= decay_after` (0-based)
@@ -41,7 +41,7 @@
 
 use std::path::Path;
 
-use crate::data::{CharVocab, ContiguousBatches};
+use crate::data::{CharVocab, Chunk, ContiguousBatches};
 use crate::generate::{Generator, Strategy};
 use crate::model::dir::{load_model_dir, save_checkpoint, save_model_dir, Checkpoint, SaveExtras};
 use crate::model::spec::parse_spec;
@@ -50,7 +50,7 @@ use crate::recurrent::CellKind;
 use crate::train::clip::{clip_grad_norm, grads_finite};
 use crate::train::loss::sparse_categorical_ce;
 use crate::train::{Algorithm, Optimizer, RmsProp, Schedule};
-use crate::{Error, Result};
+use crate::{Error, Result, Tensor};
 
 /// Knobs of a char-level model and its training, with char-rnn's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -335,8 +335,75 @@ pub fn char_rnn_optimizer(name: &str, lr: f64) -> Result<Optimizer> {
     }
 }
 
+/// A stream cut into contiguous lanes exactly as the reference's `lanes()`:
+/// `per_lane = floor((n - 1) / B)`, lane `b` reads inputs
+/// `ids[b * per_lane ..][..chunks * seq_len]` (targets one further on), with
+/// `chunks = floor(per_lane / seq_len)`. Each lane is a one-row
+/// [`ContiguousBatches`], so chunk `k + 1` of lane `b` continues chunk `k`.
+#[derive(Debug, Clone)]
+pub struct Lanes {
+    lanes: Vec<ContiguousBatches>,
+    seq_len: usize,
+}
+
+impl Lanes {
+    /// Cuts `ids` into `batch_size` lanes read `seq_len` at a time. Errors when
+    /// the stream is too short for one chunk per lane (the message gives the minimum).
+    pub fn new(ids: &[usize], batch_size: usize, seq_len: usize) -> Result<Self> {
+        if batch_size == 0 || seq_len == 0 {
+            return Err(Error::invalid(
+                "batching",
+                format!("batch_size ({batch_size}) and seq_len ({seq_len}) must be positive"),
+            ));
+        }
+        let per_lane = ids.len().saturating_sub(1) / batch_size;
+        let usable = (per_lane / seq_len) * seq_len;
+        if usable == 0 {
+            return Err(Error::invalid(
+                "batching",
+                format!(
+                    "a stream of {} characters is too short for batch_size {batch_size} and \
+                     seq_len {seq_len}: it needs at least batch_size * seq_len + 1 = {} characters",
+                    ids.len(),
+                    batch_size * seq_len + 1
+                ),
+            ));
+        }
+        let lanes = (0..batch_size)
+            .map(|b| {
+                let start = b * per_lane;
+                ContiguousBatches::new(&ids[start..start + usable + 1], 1, seq_len)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Lanes { lanes, seq_len })
+    }
+
+    /// Chunks per pass.
+    pub fn len(&self) -> usize {
+        self.lanes.first().map_or(0, |l| l.len())
+    }
+
+    /// Always false: construction fails without a chunk.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Chunk `k` as `[batch_size, seq_len]` inputs and targets (`None` past the end).
+    pub fn chunk(&self, k: usize) -> Option<Chunk> {
+        let (b, s) = (self.lanes.len(), self.seq_len);
+        let mut inputs = Tensor::zeros(&[b, s]);
+        let mut targets = Tensor::zeros(&[b, s]);
+        for (row, lane) in self.lanes.iter().enumerate() {
+            let c = lane.chunk(k)?;
+            inputs.data_mut()[row * s..(row + 1) * s].copy_from_slice(c.inputs.data());
+            targets.data_mut()[row * s..(row + 1) * s].copy_from_slice(c.targets.data());
+        }
+        Some(Chunk { inputs, targets })
+    }
+}
+
 /// Mean cross-entropy (nats per character) of a stateful pass over `ids` cut
-/// into `batch_size` lanes of `seq_len` chunks, as the reference's `evaluate`.
+/// into `batch_size` lanes of `seq_len` chunks ([`Lanes`]), as the reference's `evaluate`.
 /// A stream too short for `batch_size` lanes uses as many lanes as fit (at
 /// least one; a stream shorter than `seq_len + 1` is read as one chunk).
 /// The model's states are reset before and after; it is left stateful.
@@ -355,11 +422,11 @@ pub fn evaluate_stream(
     let pairs = ids.len() - 1;
     let seq = seq_len.min(pairs).max(1);
     let lanes = batch_size.min(pairs / seq).max(1);
-    let batches = ContiguousBatches::new(ids, lanes, seq)?;
+    let batches = Lanes::new(ids, lanes, seq)?;
     model.set_stateful(true);
     model.reset_states();
     let (mut total, mut count) = (0.0f64, 0usize);
-    for chunk in batches.iter() {
+    for chunk in (0..batches.len()).filter_map(|k| batches.chunk(k)) {
         let logits = model.forward(chunk.inputs, false)?;
         let (loss, _) = sparse_categorical_ce(&logits, &chunk.targets)?;
         let n = chunk.targets.len();
@@ -445,7 +512,7 @@ pub struct CharLmTrainer {
     /// state carried between chunks is left alone.
     eval_model: Sequential,
     split: TextSplit,
-    batches: ContiguousBatches,
+    batches: Lanes,
     prime: String,
 }
 
@@ -461,15 +528,14 @@ impl CharLmTrainer {
         cfg.validate()?;
         let ids = vocab.encode(text)?;
         let split = split_train_val(&ids, cfg.train_frac, cfg.val_frac)?;
-        let batches = ContiguousBatches::new(&split.train, cfg.batch_size, cfg.seq_len).map_err(
-            |e| match e {
+        let batches =
+            Lanes::new(&split.train, cfg.batch_size, cfg.seq_len).map_err(|e| match e {
                 Error::Invalid { message, .. } => Error::invalid(
                     "training text",
                     format!("{message}; use a longer text or smaller --batch-size/--seq-len"),
                 ),
                 e => e,
-            },
-        )?;
+            })?;
         let spec_text = spec.unwrap_or_else(|| char_model_spec(&cfg, vocab.len()));
         let model = build_char_model(&spec_text, vocab.len(), cfg.seed)?;
         let eval_model = build_char_model(&spec_text, vocab.len(), cfg.seed)?;
@@ -788,6 +854,25 @@ mod tests {
         assert!(s.val.is_empty() && s.train.len() == 900);
         assert!(split_train_val(&ids[..20], 0.95, 0.05).is_err());
         assert!(split_train_val(&ids[..1], 1.0, 0.0).is_err());
+    }
+
+    #[test]
+    fn lanes_match_the_reference_offsets() {
+        // n = 23 ids, B = 3: per_lane = 22 / 3 = 7, seq_len 3 -> 2 chunks, 6 usable.
+        let ids: Vec<usize> = (0..23).collect();
+        let l = Lanes::new(&ids, 3, 3).unwrap();
+        assert_eq!(l.len(), 2);
+        let c0 = l.chunk(0).unwrap();
+        let c1 = l.chunk(1).unwrap();
+        assert_eq!(c0.inputs.data(), &[0., 1., 2., 7., 8., 9., 14., 15., 16.]);
+        assert_eq!(c0.targets.data(), &[1., 2., 3., 8., 9., 10., 15., 16., 17.]);
+        assert_eq!(
+            c1.inputs.data(),
+            &[3., 4., 5., 10., 11., 12., 17., 18., 19.]
+        );
+        assert!(l.chunk(2).is_none());
+        assert!(Lanes::new(&ids, 8, 3).is_err());
+        assert!(Lanes::new(&ids, 0, 3).is_err());
     }
 
     #[test]
