@@ -2,10 +2,13 @@
 
 mod bench;
 mod common;
+mod demo;
 mod eval;
+mod generate;
 mod predict;
 mod summary;
 mod train;
+mod train_text;
 
 use clap::{Parser, Subcommand};
 
@@ -22,9 +25,14 @@ pub struct Cli {
 enum Command {
     /// Print a model's Keras-style summary table (layers, output shapes, parameter counts).
     Summary(summary::Args),
-    /// Train a model from a spec on .npy arrays (Keras's model.fit) and write weights,
-    /// history and learning curves.
+    /// Train a model from a spec on .npy arrays (Keras's model.fit), or a char-level language
+    /// model on a text file (--text), and write weights, history and learning curves.
     Train(Box<train::Args>),
+    /// Stream text from a char model trained with `gated train --text`.
+    Generate(generate::Args),
+    /// SimpleRNN vs GRU vs LSTM on the embedded Reber grammar and the adding problem, then a
+    /// small char LSTM generating text. No download; about two minutes.
+    Demo(demo::Args),
     /// Run a saved model (gated or PyTorch weights) over inputs and write the outputs as .npy.
     Predict(predict::Args),
     /// Print a saved model's loss and metrics on inputs and targets.
@@ -38,6 +46,8 @@ pub fn run(cli: Cli) -> gated::Result<()> {
     match cli.command {
         Command::Summary(a) => summary::run(a),
         Command::Train(a) => train::run(*a),
+        Command::Generate(a) => generate::run(a),
+        Command::Demo(a) => demo::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),

@@ -1,4 +1,5 @@
-//! `gated train --spec SPEC --x X.npy --y Y.npy --out DIR`
+//! `gated train --spec SPEC --x X.npy --y Y.npy --out DIR`, and
+//! `gated train --text FILE --out DIR` (char-level language model; see `train_text.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -20,49 +21,66 @@ use std::sync::Arc;
 
 const OPTIMIZERS: [&str; 6] = ["sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta"];
 
-/// Train a model on arrays in .npy files, Keras's `model.fit`.
+/// Train a model on arrays in .npy files (Keras's `model.fit`), or a char-level language model
+/// on a text file (char-rnn).
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
-Writes into --out: model.toml (the spec), weights.safetensors (final weights, keys \
+Two modes:
+  --spec SPEC --x X.npy --y Y.npy --loss LOSS   a model from a spec, trained on arrays
+  --text FILE                                   a char-level language model (char-rnn): see the
+                                                char-rnn options above; --spec overrides the model
+
+Array mode writes into --out: model.toml (the spec), weights.safetensors (final weights, keys \
 <layer>.<param> in PyTorch's naming, loadable into a PyTorch module with the same submodule names), \
 training_state.json and optimizer.safetensors, history.csv, history.json, loss.svg (learning \
 curves), and the checkpoints last/ (every epoch) and best/ (best monitored value). Every file is \
 written atomically. Ctrl-C stops after the current step (exit code 130); --resume continues.
 
+Text mode writes into --out: model.toml, weights.safetensors and vocab.json (the best
+checkpoint by validation loss, so that `gated generate --model DIR` works), last/ (the latest
+weights), history.csv and loss.svg (train and validation loss per evaluation).
+
 Examples:
+  gated train --text input.txt --out runs/charlm --steps 2000 --eval-every 200
+  gated train --text input.txt --out runs/charlm --cell gru --units 256 --layers 3 --dropout 0.2
   gated train --spec lstm.toml --x x.npy --y y.npy --out runs/sum --epochs 20 \\
       --loss sparse_categorical_crossentropy --metrics accuracy --validation-split 0.2
   gated train --spec charlm.toml --x x.npy --y y.npy --out runs/charlm --optimizer rmsprop \\
       --lr 2e-3 --clipnorm 5 --loss sparse_categorical_crossentropy --metrics perplexity")]
 pub struct Args {
-    /// The model spec (.toml, or .json), as for `gated summary`.
-    #[arg(long)]
-    pub spec: PathBuf,
+    /// The model spec (.toml, or .json), as for `gated summary`. With --text it replaces the
+    /// default char model.
+    #[arg(long, required_unless_present = "text")]
+    pub spec: Option<PathBuf>,
     /// Inputs, a .npy array with the samples on the first axis: [N, T, features] floats for an
     /// RNN, or [N, T] integer token ids when the model starts with an Embedding.
-    #[arg(long)]
-    pub x: PathBuf,
+    #[arg(long, required_unless_present = "text", conflicts_with = "text")]
+    pub x: Option<PathBuf>,
     /// Targets, a .npy array with N samples: class ids [N] or [N, T] for
     /// sparse_categorical_crossentropy, one-hot/probabilities for categorical_crossentropy,
     /// 0/1 for binary_crossentropy, values for mse/mae.
-    #[arg(long)]
-    pub y: PathBuf,
+    #[arg(long, required_unless_present = "text", conflicts_with = "text")]
+    pub y: Option<PathBuf>,
     /// Output directory (created if missing; files in it are replaced).
     #[arg(long)]
     pub out: PathBuf,
-    /// Passes over the training data (Keras `epochs`).
-    #[arg(long, default_value_t = 1)]
-    pub epochs: usize,
+    /// Passes over the training data (Keras `epochs`). Default 1; with --text, 50 (char-rnn's
+    /// max_epochs) unless --steps is given.
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Samples per gradient step; the last batch of an epoch may be smaller, as in Keras
-    /// (`batch_size`; PyTorch DataLoader `batch_size` with drop_last=False).
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
+    /// (`batch_size`; PyTorch DataLoader `batch_size` with drop_last=False). Default 32; with
+    /// --text, the number of contiguous lanes per chunk, default 50 (char-rnn's batch_size).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// The optimizer, with Keras's default hyperparameters (torch.optim.SGD, RMSprop, Adagrad,
     /// Adam, AdamW, Adadelta). Keras's compile() defaults to rmsprop; adam is the usual choice.
-    #[arg(long, default_value = "adam", value_parser = OPTIMIZERS)]
-    pub optimizer: String,
+    /// Default adam; with --text, rmsprop with char-rnn's alpha 0.95 and eps 1e-8.
+    #[arg(long, value_parser = OPTIMIZERS)]
+    pub optimizer: Option<String>,
     /// Learning rate (Keras `learning_rate`, PyTorch `lr`). Default: Keras's for the optimizer,
-    /// 0.01 for sgd and 0.001 for the others (PyTorch's Adadelta uses 1.0).
+    /// 0.01 for sgd and 0.001 for the others (PyTorch's Adadelta uses 1.0); with --text, 2e-3
+    /// (char-rnn's learning_rate).
     #[arg(long)]
     pub lr: Option<f64>,
     /// The loss: sparse_categorical_crossentropy, categorical_crossentropy (on logits from a
@@ -70,8 +88,8 @@ pub struct Args {
     /// layer works too, the softmax being fused into the loss as Keras does),
     /// binary_crossentropy (probabilities unless --from-logits; a final sigmoid Activation is
     /// fused the same way), mse, mae.
-    #[arg(long)]
-    pub loss: String,
+    #[arg(long, required_unless_present = "text", conflicts_with = "text")]
+    pub loss: Option<String>,
     /// binary_crossentropy reads logits, not probabilities (Keras `from_logits=True`,
     /// PyTorch BCEWithLogitsLoss).
     #[arg(long)]
@@ -137,6 +155,9 @@ pub struct Args {
     /// is not a terminal.
     #[arg(long, conflicts_with = "quiet")]
     pub plain: bool,
+    /// Char-level language model options (used with --text).
+    #[command(flatten)]
+    pub text: super::train_text::TextArgs,
 }
 
 /// The optimizer with Keras's defaults, and `lr` when given.
@@ -175,8 +196,8 @@ fn config(a: &Args, loss: Loss) -> Result<FitConfig> {
         .map(|m| Metric::parse(m))
         .collect::<Result<Vec<_>>>()?;
     let mut cfg = FitConfig::new(loss)
-        .epochs(a.epochs)
-        .batch_size(a.batch_size)
+        .epochs(a.epochs.unwrap_or(1))
+        .batch_size(a.batch_size.unwrap_or(32))
         .shuffle(!a.no_shuffle)
         .metrics(metrics)
         .seed(a.seed)
@@ -220,7 +241,7 @@ fn config(a: &Args, loss: Loss) -> Result<FitConfig> {
 }
 
 /// The spec text as TOML (JSON specs are converted).
-fn spec_as_toml(text: &str, json: bool, path: &Path) -> Result<String> {
+pub(super) fn spec_as_toml(text: &str, json: bool, path: &Path) -> Result<String> {
     if !json {
         return Ok(text.to_string());
     }
@@ -231,7 +252,7 @@ fn spec_as_toml(text: &str, json: bool, path: &Path) -> Result<String> {
 }
 
 /// Creates `out` and checks that files can be written in it.
-fn prepare_out(out: &Path) -> Result<()> {
+pub(super) fn prepare_out(out: &Path) -> Result<()> {
     check_writable(out)
         .map_err(|e| Error::invalid("--out", format!("cannot write the output directory: {e}")))
 }
@@ -277,6 +298,12 @@ impl FitHooks for TrainHooks {
     }
 }
 
+/// A required flag of the array mode (clap enforces them; this keeps the code panic-free).
+fn required<'a, T>(v: &'a Option<T>, flag: &str) -> Result<&'a T> {
+    v.as_ref()
+        .ok_or_else(|| Error::invalid(flag, "is required (or train a char model with --text FILE)"))
+}
+
 /// Makes Ctrl-C finish the current step and stop training (exit code 130) instead
 /// of killing the process; the last epoch's checkpoint stays in `DIR/last`.
 fn interrupt_flag() -> Arc<AtomicBool> {
@@ -289,24 +316,33 @@ fn interrupt_flag() -> Arc<AtomicBool> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let loss = Loss::parse(&a.loss)?.with_from_logits(a.from_logits);
+    if a.text.text.is_some() {
+        return super::train_text::run(&a);
+    }
+    let loss = Loss::parse(required(&a.loss, "--loss")?)?.with_from_logits(a.from_logits);
     let cfg = config(&a, loss)?;
-    let mut opt = optimizer(&a.optimizer, a.lr, a.weight_decay)?;
-    let spec = load_spec(&a.spec, a.seed)?;
+    let mut opt = optimizer(
+        a.optimizer.as_deref().unwrap_or("adam"),
+        a.lr,
+        a.weight_decay,
+    )?;
+    let spec_file = required(&a.spec, "--spec")?;
+    let (x_file, y_file) = (required(&a.x, "--x")?, required(&a.y, "--y")?);
+    let spec = load_spec(spec_file, a.seed)?;
     let mut model = spec.model;
-    let x = read_npy(&a.x)?;
-    let y = read_npy(&a.y)?;
+    let x = read_npy(x_file)?;
+    let y = read_npy(y_file)?;
     check_data(&model, &x, &y, loss).map_err(|e| {
         let detail = match e {
             Error::Invalid { name, message } => format!("{name}: {message}"),
             e => e.to_string(),
         };
         Error::invalid(
-            format!("training data ({}, {})", a.x.display(), a.y.display()),
+            format!("training data ({}, {})", x_file.display(), y_file.display()),
             detail,
         )
     })?;
-    let spec_toml = spec_as_toml(&spec.text, spec.json, &a.spec)?;
+    let spec_toml = spec_as_toml(&spec.text, spec.json, spec_file)?;
 
     prepare_out(&a.out)?;
     let start = if a.resume {

@@ -31,6 +31,7 @@
 //! ```
 
 pub mod callbacks;
+pub mod charlm;
 pub mod clip;
 pub mod fit;
 pub mod loss;
