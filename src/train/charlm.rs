@@ -219,13 +219,23 @@ impl CharLmConfig {
 /// `Embedding(V, E) -> layers x cell(units, return_sequences) ->
 /// TimeDistributed(Dense(V))`, with a Dropout layer between recurrent layers
 /// when `dropout > 0` (as `torch.nn.LSTM(dropout=...)`).
+///
+/// Initialised and laid out as PyTorch's `nn.Embedding`/`nn.LSTM`/`nn.Linear`
+/// (N(0, 1) embeddings, U(-1/sqrt(H), 1/sqrt(H)) weights, two biases), the model of
+/// `scripts/charlm_pytorch.py`: Keras's small U(-0.05, 0.05) embedding makes the
+/// first few hundred steps markedly slower (measured: validation loss 2.50 vs
+/// 2.10 after 150 steps of a 2x128 LSTM on tinyshakespeare).
 pub fn char_model_spec(cfg: &CharLmConfig, vocab_size: usize) -> String {
     let mut s = String::from("# A char-level language model written by `gated train --text`.\n");
     s.push_str("name = \"char_rnn\"\n\n[input]\nshape = [\"None\"]\ndtype = \"int32\"\n\n");
     s.push_str(&format!(
-        "[[layer]]\ntype = \"embedding\"\ninput_dim = {vocab_size}\noutput_dim = {}\n\n",
+        "[[layer]]\ntype = \"embedding\"\ninput_dim = {vocab_size}\noutput_dim = {}\n\
+         embeddings_initializer = \"torch_default\"\n\n",
         cfg.embedding_dim
     ));
+    let torch_init =
+        "kernel_initializer = \"torch_default\"\nrecurrent_initializer = \"torch_default\"\n\
+                      bias_initializer = \"torch_default\"\n";
     for l in 0..cfg.layers {
         if l > 0 && cfg.dropout > 0.0 {
             s.push_str(&format!(
@@ -234,13 +244,15 @@ pub fn char_model_spec(cfg: &CharLmConfig, vocab_size: usize) -> String {
             ));
         }
         s.push_str(&format!(
-            "[[layer]]\ntype = \"{}\"\nunits = {}\nreturn_sequences = true\n\n",
+            "[[layer]]\ntype = \"{}\"\nunits = {}\nreturn_sequences = true\n\
+             two_biases = true\nunit_forget_bias = false\n{torch_init}\n",
             cell_type_name(cfg.cell),
             cfg.units
         ));
     }
     s.push_str(&format!(
-        "[[layer]]\ntype = \"time_distributed\"\n[layer.layer]\ntype = \"dense\"\nunits = {vocab_size}\n"
+        "[[layer]]\ntype = \"time_distributed\"\n[layer.layer]\ntype = \"dense\"\nunits = {vocab_size}\n\
+         kernel_initializer = \"torch_default\"\nbias_initializer = \"torch_default\"\n"
     ));
     s
 }
