@@ -43,6 +43,7 @@
 //! - Every fallible function returns [`Result`]; nothing panics on caller input.
 #![warn(missing_docs)]
 
+pub mod compare;
 pub mod conv;
 pub mod data;
 pub mod datasets;

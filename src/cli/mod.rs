@@ -1,6 +1,7 @@
 //! Subcommands, one file each.
 
 mod common;
+mod compare;
 mod eval;
 mod predict;
 mod summary;
@@ -28,6 +29,9 @@ enum Command {
     Predict(predict::Args),
     /// Print a saved model's loss and metrics on inputs and targets.
     Eval(eval::Args),
+    /// Train every cell type (SimpleRNN, LSTM, GRU, stacked, bidirectional, RNN(cell),
+    /// StackedRNNCells) on every data set with the same budget and write a report with plots.
+    Compare(Box<compare::Args>),
 }
 
 /// Runs the parsed command.
@@ -37,5 +41,6 @@ pub fn run(cli: Cli) -> gated::Result<()> {
         Command::Train(a) => train::run(*a),
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Compare(a) => compare::run(*a),
     }
 }
