@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use gated::generate::{sample_probs, Strategy};
 use gated::model::spec::parse_spec;
 use gated::model::Sequential;
-use gated::train::{FitConfig, History, Loss, NoHooks, Optimizer, Verbosity};
+use gated::train::{FitConfig, History, Loss, Optimizer, Verbosity};
 use gated::{Error, Result, Rng, Tensor};
 
 /// The recipe's knobs; [`Config::keras`] is `lstm_text_generation.py`.

@@ -26,7 +26,7 @@ fn write_ts(path: &Path, n: usize, offset: usize) {
     );
     for i in 0..n {
         let len = 3 + (i + offset) % 4;
-        let up = (i + offset) % 2 == 0;
+        let up = (i + offset).is_multiple_of(2);
         let dim = |k: usize| {
             (0..len)
                 .map(|t| {

@@ -160,6 +160,7 @@ fn lstm_text_generation_trains_and_samples() {
     let out = lstm_text_generation::run(&cfg).unwrap();
     assert_eq!(out.history.epochs.len(), 1);
     assert_eq!(out.samples.len(), 4);
+    assert_eq!(out.windows, 390usize.div_ceil(5));
     for (t, seed, s) in &out.samples {
         assert_eq!(seed.chars().count(), 10, "diversity {t}");
         assert_eq!(s.chars().count(), 20);

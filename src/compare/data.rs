@@ -226,6 +226,11 @@ impl DataSpec {
         }
     }
 
+    /// Errors when a path of the spec does not exist.
+    pub fn check_paths(&self) -> Result<()> {
+        (0..self.args.len()).try_for_each(|i| self.path(i).map(|_| ()))
+    }
+
     fn path(&self, i: usize) -> Result<PathBuf> {
         let p = PathBuf::from(&self.args[i]);
         if !p.exists() {
@@ -287,7 +292,7 @@ pub struct Prepared {
 /// Rows `idx` of a tensor (samples on the first axis).
 pub fn take_rows(t: &Tensor, idx: &[usize]) -> Result<Tensor> {
     let n = t.shape().first().copied().unwrap_or(0);
-    let row = if n == 0 { 0 } else { t.len() / n };
+    let row = t.len().checked_div(n).unwrap_or(0);
     let mut out = Vec::with_capacity(idx.len() * row);
     for &i in idx {
         if i >= n {
@@ -588,6 +593,12 @@ fn load_csv(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {
     let target_idx = table.column_index(&target)?;
     let lookback = spec.usize_opt("lookback", None)?;
     let horizon = spec.usize_opt("horizon", Some(1))?;
+    if lookback == 0 || horizon == 0 || lookback.saturating_add(horizon) > 1 << 20 {
+        return Err(bad(format!(
+            "'{}': lookback and horizon must be between 1 and 2^20",
+            spec.text
+        )));
+    }
     let test_fraction: f64 = match spec.options.get("test") {
         Some(v) => v
             .parse::<f64>()

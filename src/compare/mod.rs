@@ -424,6 +424,9 @@ pub fn run_cell(cell: &str, data: &Prepared, cfg: &CompareConfig) -> Result<Cell
 pub fn run(specs: &[DataSpec], cfg: &CompareConfig) -> Result<Vec<DataResult>> {
     cfg.validate()?;
     let budget = cfg.budget();
+    for s in specs {
+        s.check_paths()?;
+    }
     let mut prepared = Vec::new();
     for s in specs {
         if cfg.progress {
