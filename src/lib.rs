@@ -44,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod compare;
 pub mod conv;
 pub mod data;
 pub mod datasets;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod common;
+mod compare;
 mod demo;
 mod eval;
 mod generate;
@@ -39,6 +40,9 @@ enum Command {
     Eval(eval::Args),
     /// Time the benchmark configurations (training step, inference, generation).
     Bench(bench::Args),
+    /// Train every cell type (SimpleRNN, LSTM, GRU, stacked, bidirectional, RNN(cell),
+    /// StackedRNNCells) on every data set with the same budget and write a report with plots.
+    Compare(Box<compare::Args>),
 }
 
 /// Runs the parsed command.
@@ -51,5 +55,6 @@ pub fn run(cli: Cli) -> gated::Result<()> {
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Compare(a) => compare::run(*a),
     }
 }
