@@ -69,7 +69,7 @@ fn train_cmd(dir: &Path, out: &Path, resume: bool) -> Command {
         .arg(out)
         .args([
             "--epochs",
-            "8",
+            "20",
             "--batch-size",
             "16",
             "--loss",
@@ -110,7 +110,7 @@ fn killed_run_resumes_to_the_same_weights() {
     for round in 0..6 {
         let mut child = train_cmd(&dir, &killed, round > 0).spawn().unwrap();
         let started = Instant::now();
-        let delay = Duration::from_millis(20 + rng.below(400) as u64);
+        let delay = Duration::from_millis(10 + rng.below(200) as u64);
         let mut finished = false;
         while started.elapsed() < delay + Duration::from_secs(20) {
             if child.try_wait().unwrap().is_some() {
