@@ -229,6 +229,27 @@ pub fn load_spec(path: &Path, seed: u64) -> Result<ModelSpec> {
     Ok(ModelSpec { model, text, json })
 }
 
+/// A TOML parse error on one line: `line L, column C: message` (the toml
+/// crate's own display spans several lines with a source snippet).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("not valid TOML: line {line}, column {column}: {msg}")
+        }
+        None => format!("not valid TOML: {msg}"),
+    }
+}
+
 /// Builds a model from spec text; `path` is used in messages only.
 pub fn parse_spec(path: &Path, text: &str, json: bool, seed: u64) -> Result<Sequential> {
     let root: serde_json::Value = if json {
@@ -236,7 +257,7 @@ pub fn parse_spec(path: &Path, text: &str, json: bool, seed: u64) -> Result<Sequ
             .map_err(|e| Error::file(path, format!("line {}: {e}", e.line())))?
     } else {
         let t: toml::Table =
-            toml::from_str(text).map_err(|e| Error::file(path, format!("not valid TOML: {e}")))?;
+            toml::from_str(text).map_err(|e| Error::file(path, toml_error(text, &e)))?;
         serde_json::to_value(t).map_err(|e| Error::file(path, e.to_string()))?
     };
     let src = Source { path, text };
