@@ -105,3 +105,26 @@ fn valid_files_pass_the_harness() {
         harness::model_dir(&[which]);
     }
 }
+
+/// The oversized specs among the saved inputs are refused by the real
+/// `parse_spec` (not just the fuzz harness's smaller limit), with a message
+/// naming the limit, before anything is allocated.
+#[test]
+fn oversized_specs_are_refused_before_allocating() {
+    let mut seen = 0;
+    for (dir, json) in [("spec_toml", false), ("spec_json", true)] {
+        for path in inputs(dir) {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !(name.starts_with("huge") || name.contains("over_limit")) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            match gated::model::spec::parse_spec(&path, &text, json, 0) {
+                Ok(_) => panic!("{name} parses"),
+                Err(e) => assert!(e.to_string().contains("limit"), "{name}: {e}"),
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "only {seen} oversized specs found");
+}
