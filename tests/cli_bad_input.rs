@@ -594,7 +594,6 @@ fn predict_eval_cases(f: &Fx) -> Vec<Case> {
             &["ermission"],
         );
     }
-    drop(both);
     // predict only: where the output goes.
     let below = f.p("reg_file").join("y.npy");
     v.push(case(

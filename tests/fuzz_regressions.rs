@@ -12,8 +12,11 @@ mod harness;
 
 use std::path::{Path, PathBuf};
 
+/// A harness function: one fuzz input in, nothing out.
+type Harness = fn(&[u8]);
+
 /// The harness entry point of each target, by directory name.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Harness)] = &[
     ("npy", harness::npy),
     ("npz", harness::npz),
     ("pickle", harness::pickle),
@@ -85,7 +88,7 @@ fn every_fixture_directory_is_a_known_target() {
 #[test]
 fn valid_files_pass_the_harness() {
     let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let cases: &[(&str, fn(&[u8]))] = &[
+    let cases: &[(&str, Harness)] = &[
         ("datasets/imdb_tiny.npz", harness::npz),
         ("datasets/reuters_tiny.npz", harness::npz),
         ("datasets/tiny-images-idx3-ubyte", harness::idx),
