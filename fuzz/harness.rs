@@ -35,7 +35,7 @@ pub const SMALL_SPEC: &str = "[input]\nshape = [3]\ndtype = \"int32\"\n\
     [[layer]]\ntype = \"dense\"\nunits = 2\n";
 
 /// The parameter limit of the spec targets.
-pub const FUZZ_MAX_PARAMS: usize = 1 << 20;
+pub const FUZZ_MAX_PARAMS: usize = 1 << 16;
 
 /// A scratch directory private to this process and thread.
 fn scratch_dir() -> PathBuf {
