@@ -131,3 +131,14 @@ fn oversized_specs_are_refused_before_allocating() {
     }
     assert!(seen >= 4, "only {seen} oversized specs found");
 }
+
+/// Many short series and one long one: padding them all to the longest would
+/// allocate far more than the file holds, so `read_ts` refuses.
+#[test]
+fn ts_padding_blowup_is_refused() {
+    let path = fixtures().join("ts/padding_blowup.ts");
+    match gated::datasets::ts::read_ts(&path) {
+        Ok(d) => panic!("read a padded array of shape {:?}", d.x.shape()),
+        Err(e) => assert!(e.to_string().contains("padding 5001 series"), "{e}"),
+    }
+}
