@@ -3,9 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use gated::io::atomic::write_atomic;
 use gated::io::npy::read_npy;
-use gated::model::spec::{load_spec, spec_path};
+use gated::model::spec::load_spec;
 use gated::model::Sequential;
 use gated::model::{
     check_writable, load_checkpoint, save_checkpoint, save_model_dir, Checkpoint, SaveExtras,
@@ -370,7 +369,9 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         None
     };
-    write_atomic(spec_path(&a.out), spec_toml.as_bytes())?;
+    // DIR/model.toml is written by save_model_dir at the end, with the weights
+    // and manifest: writing it now would break an existing model in DIR (its
+    // manifest no longer matching) if this run fails or trains another spec.
     let main_metric = cfg
         .metrics
         .iter()

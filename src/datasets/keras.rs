@@ -185,6 +185,10 @@ fn take_sequences(
             // A numeric 2-D array (all sequences the same length) is also valid.
             let shape = t.shape().to_vec();
             match shape.as_slice() {
+                [n, 0] if *n > 0 => Err(Error::file(
+                    path,
+                    format!("member '{name}' has shape {shape:?}: sequences of length 0"),
+                )),
                 [n, len] => {
                     let data = t.data();
                     let mut out = Vec::with_capacity(*n);

@@ -21,6 +21,10 @@ use std::path::Path;
 
 use crate::{Error, Result, Tensor};
 
+/// Padded arrays up to this many values are always allowed; above it, only
+/// when padding at most multiplies the data by 16.
+const MAX_PADDED: usize = 1 << 24;
+
 /// A `.ts` data set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TsDataset {
@@ -136,7 +140,27 @@ pub fn read_ts(path: impl AsRef<Path>) -> Result<TsDataset> {
         .max()
         .unwrap_or(0);
     let n = cases.len();
-    let mut x = vec![0.0f32; n * t_max * dims];
+    // Padding to the longest series can make a small file huge (many short
+    // series and one long one): refuse a padded array far larger than the data.
+    let actual: usize = cases
+        .iter()
+        .map(|(c, _)| c.iter().map(Vec::len).sum::<usize>())
+        .sum();
+    let padded = n
+        .checked_mul(t_max)
+        .and_then(|v| v.checked_mul(dims))
+        .filter(|&p| p <= MAX_PADDED.max(actual.saturating_mul(16)));
+    let Some(padded) = padded else {
+        return Err(Error::file(
+            path,
+            format!(
+                "padding {n} series to the longest ({t_max} steps, {dims} dimensions) would \
+                 take far more memory than the {actual} values in the file; \
+                 split the file by series length"
+            ),
+        ));
+    };
+    let mut x = vec![0.0f32; padded];
     let mut mask = vec![0.0f32; n * t_max];
     let mut lengths = Vec::with_capacity(n);
     let mut labels = Vec::with_capacity(n);

@@ -646,6 +646,10 @@ impl<'a> Vm<'a> {
                 }
                 let flat = self.int_row(&V::List(*data), "2-D object array")?;
                 check(flat.len())?;
+                // A (n, 0) array has no items to bound n: count its rows.
+                if *m == 0 {
+                    check(*n)?;
+                }
                 Ok(if *m == 0 {
                     vec![Vec::new(); *n]
                 } else {

@@ -229,14 +229,53 @@ pub fn load_spec(path: &Path, seed: u64) -> Result<ModelSpec> {
     Ok(ModelSpec { model, text, json })
 }
 
-/// Builds a model from spec text; `path` is used in messages only.
+/// A TOML parse error on one line: `line L, column C: message` (the toml
+/// crate's own display spans several lines with a source snippet).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("not valid TOML: line {line}, column {column}: {msg}")
+        }
+        None => format!("not valid TOML: {msg}"),
+    }
+}
+
+/// The most parameters (weights, biases, embedding rows) a spec may ask for,
+/// per layer and in total: 2^28, one GiB of f32 weights. A larger spec is an
+/// error naming the layer, before anything is allocated.
+pub const MAX_PARAMS: usize = 1 << 28;
+
+/// Builds a model from spec text; `path` is used in messages only. At most
+/// [`MAX_PARAMS`] parameters.
 pub fn parse_spec(path: &Path, text: &str, json: bool, seed: u64) -> Result<Sequential> {
+    parse_spec_with_limit(path, text, json, seed, MAX_PARAMS)
+}
+
+/// [`parse_spec`] with another parameter limit (per layer and in total), for
+/// callers that must bound memory and time more tightly (e.g. fuzzing).
+pub fn parse_spec_with_limit(
+    path: &Path,
+    text: &str,
+    json: bool,
+    seed: u64,
+    max_params: usize,
+) -> Result<Sequential> {
     let root: serde_json::Value = if json {
         serde_json::from_str(text)
             .map_err(|e| Error::file(path, format!("line {}: {e}", e.line())))?
     } else {
         let t: toml::Table =
-            toml::from_str(text).map_err(|e| Error::file(path, format!("not valid TOML: {e}")))?;
+            toml::from_str(text).map_err(|e| Error::file(path, toml_error(text, &e)))?;
         serde_json::to_value(t).map_err(|e| Error::file(path, e.to_string()))?
     };
     let src = Source { path, text };
@@ -321,11 +360,21 @@ pub fn parse_spec(path: &Path, text: &str, json: bool, seed: u64) -> Result<Sequ
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let prev = model.output_shape()?;
-        let layer = build_layer(&table, &prev, &mut counters, &mut rng)
+        let layer = build_layer(&table, &prev, &mut counters, &mut rng, max_params)
             .map_err(|(key, msg)| src.err(index, key.as_deref(), msg))?;
         model
             .add(layer)
             .map_err(|e| src.err(index, None, e.to_string()))?;
+        let total: usize = model.params().iter().map(|p| p.values.len()).sum();
+        if total > max_params {
+            return Err(src.err(
+                index,
+                None,
+                format!(
+                    "the model now has {total} parameters, more than the limit of {max_params}"
+                ),
+            ));
+        }
     }
     Ok(model)
 }
@@ -372,6 +421,7 @@ fn rnn_builder(
     a: &mut Args<'_>,
     input: usize,
     kind: &'static str,
+    max_params: usize,
 ) -> std::result::Result<RnnBuilder, LayerErr> {
     let cell_kind = match kind {
         "lstm" | "cudnn_lstm" => CellKind::Lstm,
@@ -380,6 +430,17 @@ fn rnn_builder(
         _ => return Err(at("type", format!("{kind} is not a recurrent layer"))),
     };
     let units = keyed("units", a.required_usize("units"))?;
+    let gates = match cell_kind {
+        CellKind::Lstm => 4,
+        CellKind::Gru => 3,
+        _ => 1,
+    };
+    // Kernel, recurrent kernel and (at most two) biases of every gate.
+    within_limit(
+        "units",
+        &[gates, units, input.saturating_add(units).saturating_add(2)],
+        max_params,
+    )?;
     let mut c = CellConfig::new(cell_kind, input, units);
     c.activation = keyed("activation", a.activation("activation", Activation::Tanh))?;
     c.recurrent_activation = keyed(
@@ -420,11 +481,33 @@ fn rnn_builder(
     Ok(b)
 }
 
+/// Fails when the product of `factors` (a layer's parameter count, or an
+/// upper bound of it) exceeds `max_params`; `key` is the argument blamed.
+fn within_limit(
+    key: &str,
+    factors: &[usize],
+    max_params: usize,
+) -> std::result::Result<(), LayerErr> {
+    let n = factors.iter().fold(1usize, |acc, &f| acc.saturating_mul(f));
+    if n > max_params {
+        return Err(at(
+            key,
+            format!(
+                "the layer would have {}{} parameters, more than the limit of {max_params}",
+                if n == usize::MAX { "over " } else { "" },
+                n
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn build_layer(
     table: &Table,
     prev: &[Option<usize>],
     counters: &mut HashMap<&'static str, usize>,
     rng: &mut Rng,
+    max_params: usize,
 ) -> std::result::Result<Box<dyn Layer>, LayerErr> {
     let mut a = Args::new(table).map_err(|m| at("type", m))?;
     let kind = static_kind(&a.kind).ok_or_else(|| {
@@ -448,10 +531,10 @@ fn build_layer(
     let seed = rng.next_u64();
     let layer: Box<dyn Layer> = match kind {
         "embedding" => {
-            let mut cfg = EmbeddingConfig::new(
-                keyed("input_dim", a.required_usize("input_dim"))?,
-                keyed("output_dim", a.required_usize("output_dim"))?,
-            );
+            let input_dim = keyed("input_dim", a.required_usize("input_dim"))?;
+            let output_dim = keyed("output_dim", a.required_usize("output_dim"))?;
+            within_limit("input_dim", &[input_dim, output_dim], max_params)?;
+            let mut cfg = EmbeddingConfig::new(input_dim, output_dim);
             cfg = cfg
                 .mask_zero(keyed("mask_zero", a.bool("mask_zero", false))?)
                 .trainable(keyed("trainable", a.bool("trainable", true))?);
@@ -467,7 +550,7 @@ fn build_layer(
             let input = last_dim(prev, kind)?;
             let trainable = keyed("trainable", a.bool("trainable", true))?;
             let mut layer = plain(
-                rnn_builder(&mut a, input, kind)?
+                rnn_builder(&mut a, input, kind, max_params)?
                     .name(&name)
                     .seed(seed)
                     .build(),
@@ -505,7 +588,8 @@ fn build_layer(
                         ),
                     )
                 })?;
-                let b = rnn_builder(&mut ca, width, ck).map_err(|(_, m)| at("cells", m))?;
+                let b =
+                    rnn_builder(&mut ca, width, ck, max_params).map_err(|(_, m)| at("cells", m))?;
                 if let Some(k) = ca.unknown() {
                     return Err(at(
                         "cells",
@@ -539,7 +623,7 @@ fn build_layer(
             let inner_name = keyed("layer", ia.str("name"))?
                 .map(str::to_string)
                 .unwrap_or_else(|| default_name(ik, counters));
-            let b = rnn_builder(&mut ia, input, ik).map_err(|(_, m)| at("layer", m))?;
+            let b = rnn_builder(&mut ia, input, ik, max_params).map_err(|(_, m)| at("layer", m))?;
             if let Some(k) = ia.unknown() {
                 return Err(at(
                     "layer",
@@ -562,7 +646,9 @@ fn build_layer(
                      the softmax into the cross-entropy loss, as Keras does)",
                 ));
             }
-            let mut cfg = DenseConfig::new(keyed("units", a.required_usize("units"))?)
+            let units = keyed("units", a.required_usize("units"))?;
+            within_limit("units", &[input.saturating_add(1), units], max_params)?;
+            let mut cfg = DenseConfig::new(units)
                 .activation(keyed(
                     "activation",
                     a.activation("activation", Activation::Linear),
@@ -605,36 +691,38 @@ fn build_layer(
             if step_shape.len() >= 3 {
                 step_shape.remove(1);
             }
-            let inner_layer =
-                build_layer(&inner, &step_shape, counters, rng).map_err(|(_, m)| at("layer", m))?;
+            let inner_layer = build_layer(&inner, &step_shape, counters, rng, max_params)
+                .map_err(|(_, m)| at("layer", m))?;
             Box::new(TimeDistributed::new(name, inner_layer))
         }
         "conv_lstm2d" => {
             use crate::conv::{kernel_size_arg, padding_arg, ConvLstm2d, ConvLstm2dConfig};
             let channels = last_dim(prev, kind)?;
             let k = keyed("kernel_size", kernel_size_arg(a.get("kernel_size"), 2, 3))?;
-            let mut cfg =
-                ConvLstm2dConfig::new(keyed("filters", a.required_usize("filters"))?, (k[0], k[1]))
-                    .padding(keyed("padding", a.str("padding").and_then(padding_arg))?)
-                    .return_sequences(keyed(
-                        "return_sequences",
-                        a.bool("return_sequences", false),
-                    )?)
-                    .go_backwards(keyed("go_backwards", a.bool("go_backwards", false))?)
-                    .activation(keyed(
-                        "activation",
-                        a.activation("activation", Activation::Tanh),
-                    )?)
-                    .recurrent_activation(keyed(
-                        "recurrent_activation",
-                        a.activation("recurrent_activation", Activation::Sigmoid),
-                    )?)
-                    .unit_forget_bias(keyed("unit_forget_bias", a.bool("unit_forget_bias", true))?)
-                    .dropout(
-                        keyed("dropout", a.f32("dropout", 0.0))?,
-                        keyed("recurrent_dropout", a.f32("recurrent_dropout", 0.0))?,
-                    )
-                    .seed(seed);
+            let filters = keyed("filters", a.required_usize("filters"))?;
+            let fan_in = channels.saturating_add(filters).saturating_add(1);
+            within_limit("filters", &[4, filters, k[0], k[1], fan_in], max_params)?;
+            let mut cfg = ConvLstm2dConfig::new(filters, (k[0], k[1]))
+                .padding(keyed("padding", a.str("padding").and_then(padding_arg))?)
+                .return_sequences(keyed(
+                    "return_sequences",
+                    a.bool("return_sequences", false),
+                )?)
+                .go_backwards(keyed("go_backwards", a.bool("go_backwards", false))?)
+                .activation(keyed(
+                    "activation",
+                    a.activation("activation", Activation::Tanh),
+                )?)
+                .recurrent_activation(keyed(
+                    "recurrent_activation",
+                    a.activation("recurrent_activation", Activation::Sigmoid),
+                )?)
+                .unit_forget_bias(keyed("unit_forget_bias", a.bool("unit_forget_bias", true))?)
+                .dropout(
+                    keyed("dropout", a.f32("dropout", 0.0))?,
+                    keyed("recurrent_dropout", a.f32("recurrent_dropout", 0.0))?,
+                )
+                .seed(seed);
             if let Some(i) = keyed("kernel_initializer", a.initializer("kernel_initializer"))? {
                 cfg.kernel_initializer = i;
             }
@@ -657,6 +745,7 @@ fn build_layer(
         "batch_normalization" => {
             use crate::conv::{BatchNormConfig, BatchNormalization};
             let channels = last_dim(prev, kind)?;
+            within_limit("type", &[4, channels], max_params)?;
             let d = BatchNormConfig::default();
             let cfg = BatchNormConfig {
                 momentum: keyed("momentum", a.f32("momentum", d.momentum))?,
@@ -668,15 +757,15 @@ fn build_layer(
             use crate::conv::{kernel_size_arg, padding_arg, Conv3d, Conv3dConfig};
             let channels = last_dim(prev, kind)?;
             let k = keyed("kernel_size", kernel_size_arg(a.get("kernel_size"), 3, 3))?;
-            let mut cfg = Conv3dConfig::new(
-                keyed("filters", a.required_usize("filters"))?,
-                (k[0], k[1], k[2]),
-            )
-            .padding(keyed("padding", a.str("padding").and_then(padding_arg))?)
-            .activation(keyed(
-                "activation",
-                a.activation("activation", Activation::Linear),
-            )?);
+            let filters = keyed("filters", a.required_usize("filters"))?;
+            let fan_in = channels.saturating_add(1);
+            within_limit("filters", &[filters, k[0], k[1], k[2], fan_in], max_params)?;
+            let mut cfg = Conv3dConfig::new(filters, (k[0], k[1], k[2]))
+                .padding(keyed("padding", a.str("padding").and_then(padding_arg))?)
+                .activation(keyed(
+                    "activation",
+                    a.activation("activation", Activation::Linear),
+                )?);
             if let Some(i) = keyed("kernel_initializer", a.initializer("kernel_initializer"))? {
                 cfg.kernel_initializer = i;
             }
