@@ -3,31 +3,17 @@
 //! `MultiLayerRnn`; outputs, final states and the gradients of every parameter,
 //! the input and the initial states must agree to 1e-5 relative.
 
+use gated::io::weights::load_safetensors_with_metadata;
 use gated::recurrent::{CellConfig, MultiLayerRnn};
 use gated::{Activation, Tensor};
-use safetensors::SafeTensors;
 use std::collections::HashMap;
 use std::path::Path;
 
+/// The fixture's tensors by name and its metadata, through the project's own
+/// safetensors reader (tested on its own in tests/io.rs).
 fn load(path: &Path) -> (HashMap<String, Tensor>, HashMap<String, String>) {
-    let bytes = std::fs::read(path).unwrap();
-    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
-    let meta = meta.metadata().clone().unwrap_or_default();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut out = HashMap::new();
-    for (name, view) in st.tensors() {
-        assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
-        let data: Vec<f32> = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        out.insert(
-            name.to_string(),
-            Tensor::from_vec(view.shape(), data).unwrap(),
-        );
-    }
-    (out, meta)
+    let (tensors, meta) = load_safetensors_with_metadata(path).unwrap();
+    (tensors.into_iter().collect(), meta)
 }
 
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
