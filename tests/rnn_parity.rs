@@ -1,7 +1,15 @@
 //! Parity with PyTorch: every fixture under tests/fixtures/rnn (written by
 //! scripts/make_rnn_fixtures.py from torch.nn.RNN/LSTM/GRU) is replayed through
 //! `MultiLayerRnn`; outputs, final states and the gradients of every parameter,
-//! the input and the initial states must agree to 1e-5 relative.
+//! the input and the initial states must agree to 1e-5 relative, 1e-5 absolute
+//! (the absolute floor of `torch.testing.assert_close` for float32).
+//!
+//! Why an absolute floor: both sides are float32 sums whose order differs, so
+//! an element near zero whose terms are large differs by a few units in the
+//! last place of the terms, not of the result. Example, measured against a
+//! float64 replay of the same case: grad.weight_ih_l0[358] of
+//! rnn_tanh_l1_uni_b2_t4_i16_h32 is -0.00405307 exactly, PyTorch's float32
+//! gives -0.00405368 and gated -0.00405263; the largest entry is 8.9.
 
 use gated::io::weights::load_safetensors_with_metadata;
 use gated::recurrent::{CellConfig, MultiLayerRnn};
@@ -19,7 +27,7 @@ fn load(path: &Path) -> (HashMap<String, Tensor>, HashMap<String, String>) {
 fn assert_close(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let tol = 1e-5 * w.abs().max(1e-1);
+        let tol = 1e-5 * (1.0 + w.abs());
         assert!(
             (g - w).abs() <= tol,
             "{what}[{i}]: gated {g} vs torch {w} (tol {tol})"

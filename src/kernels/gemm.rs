@@ -1,6 +1,13 @@
-//! One sgemm entry point. Every matrix product in gated goes through [`sgemm`],
-//! so the backend can be swapped and measured in one place. The backend is the
-//! pure-Rust `gemm` crate (runtime-dispatched AVX-512/AVX2/scalar kernels).
+//! One sgemm entry point. Every matrix product in gated goes through [`sgemm`]
+//! (or [`sgemm_packed`] for a right-hand side packed once), so the backend can
+//! be swapped and measured in one place.
+//!
+//! Backends, chosen per call: on CPUs with AVX-512 F, the blocked kernel of
+//! [`super::blocked`] (hand-written, split over [`threads`] threads, results
+//! independent of the thread count); for single-row and tiny products, and on
+//! every other CPU, the pure-Rust `gemm` crate (AVX2/scalar kernels, which
+//! need no copying). `GATED_NO_BLOCKED=1` turns the blocked kernel off for
+//! comparisons.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -27,7 +34,7 @@ pub fn threads() -> usize {
 
 /// Products below this many multiply-adds run on one thread: for the small
 /// per-step recurrent products, waking a second thread costs more than it saves.
-const PARALLEL_MIN_MACS: usize = 1 << 20;
+const PARALLEL_MIN_MACS: usize = 1 << 23;
 
 /// `C = alpha * op(A) * op(B) + beta * C`, all row-major.
 ///
@@ -82,6 +89,34 @@ pub fn sgemm(
         "sgemm: B too short"
     );
 
+    #[cfg(target_arch = "x86_64")]
+    if use_blocked(m, n, k) {
+        use super::blocked::{gemm, BSource, Out, View};
+        let t = if m * n * k >= PARALLEL_MIN_MACS {
+            threads()
+        } else {
+            1
+        };
+        // SAFETY: use_blocked checked for AVX-512; the asserts above bound every
+        // element addressed through the strides; `c` is uniquely borrowed.
+        unsafe {
+            gemm(
+                m,
+                n,
+                k,
+                alpha,
+                View::new(a.as_ptr(), lda, ta),
+                BSource::Strided(View::new(b.as_ptr(), ldb, tb)),
+                Out {
+                    ptr: c.as_mut_ptr(),
+                    ld: ldc,
+                    beta,
+                },
+                t,
+            )
+        };
+        return;
+    }
     let par = if threads() > 1 && m * n * k >= PARALLEL_MIN_MACS {
         gemm::Parallelism::Rayon(threads())
     } else {
@@ -114,6 +149,23 @@ pub fn sgemm(
         );
     }
 }
+
+/// Whether the blocked AVX-512 kernel takes this product: the CPU has AVX-512
+/// and the product is big enough to repay packing both operands. Tiny and
+/// single-row products (matrix-vector, as in generation) go to the `gemm`
+/// crate, which handles them without copying.
+#[cfg(target_arch = "x86_64")]
+fn use_blocked(m: usize, n: usize, k: usize) -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off = *OFF.get_or_init(|| std::env::var_os("GATED_NO_BLOCKED").is_some_and(|v| v != "0"));
+    !off && m >= BLOCKED_MIN_ROWS
+        && m * n * k >= BLOCKED_MIN_MACS
+        && super::simd::level() == super::simd::Level::Avx512
+}
+
+/// See [`use_blocked`].
+const BLOCKED_MIN_ROWS: usize = 4;
+const BLOCKED_MIN_MACS: usize = 1 << 12;
 
 fn scale_rows(c: &mut [f32], m: usize, n: usize, ldc: usize, beta: f32) {
     for row in c.chunks_mut(ldc).take(m) {
@@ -207,43 +259,38 @@ mod tests {
     }
 }
 
-/// Columns per panel of a [`PackedB`]: two AVX-512 registers.
-const NR: usize = 32;
+// Columns per panel of a [`PackedB`]: the blocked kernel's panel width.
+use super::blocked::{AlignedBuf, NR};
 
 /// A right-hand operand `op(B)` `[k, n]` packed once for many products with the
-/// same matrix (the recurrent weights, used at every time step): panels of 32
-/// columns, each stored k-major and zero-padded, so the kernel streams it
-/// with aligned-width loads.
+/// same matrix (the recurrent weights, used at every time step): panels of `NR`
+/// columns, each stored k-major and zero-padded, 64-byte aligned, so the
+/// kernel streams it with aligned full-width loads.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PackedB {
     k: usize,
     n: usize,
-    data: Vec<f32>,
+    data: AlignedBuf,
 }
 
 impl PackedB {
     /// Packs `op(B)` (`k x n`; `ldb` is the row stride of B as stored),
     /// reusing this allocation.
     pub fn pack(&mut self, tb: Trans, k: usize, n: usize, b: &[f32], ldb: usize) {
-        let panels = n.div_ceil(NR);
         self.k = k;
         self.n = n;
-        self.data.clear();
-        self.data.resize(panels * k * NR, 0.0);
-        for p in 0..panels {
-            let cols = NR.min(n - p * NR);
-            let panel = &mut self.data[p * k * NR..(p + 1) * k * NR];
-            for kk in 0..k {
-                let dst = &mut panel[kk * NR..kk * NR + cols];
-                for (c, d) in dst.iter_mut().enumerate() {
-                    let j = p * NR + c;
-                    *d = match tb {
-                        Trans::N => b[kk * ldb + j],
-                        Trans::T => b[j * ldb + kk],
-                    };
-                }
-            }
-        }
+        self.data.resize_zeroed(n.div_ceil(NR) * k * NR);
+        let view = super::blocked::View::new(b.as_ptr(), ldb, tb);
+        let (rows, cols) = match tb {
+            Trans::N => (k, n),
+            Trans::T => (n, k),
+        };
+        assert!(
+            rows == 0 || cols == 0 || (ldb >= cols && b.len() >= (rows - 1) * ldb + cols),
+            "PackedB::pack: B too short"
+        );
+        // SAFETY: the assert bounds every element the view addresses.
+        unsafe { super::blocked::pack_b(view, 0, k, 0, n, self.data.as_mut_slice()) };
     }
 
     /// Rows of `op(B)`.
@@ -286,26 +333,35 @@ pub fn sgemm_packed(
         "sgemm_packed: C too short"
     );
     #[cfg(target_arch = "x86_64")]
-    if super::simd::level() == super::simd::Level::Avx512 {
+    if super::simd::level() == super::simd::Level::Avx512 && k > 0 {
+        use super::blocked::{gemm, BSource, Out, View};
+        let t = if m * n * k >= PARALLEL_MIN_MACS {
+            threads()
+        } else {
+            1
+        };
         // SAFETY: level() reports AVX-512 only when the CPU has it; the asserts
-        // above and PackedB's invariant (data.len() == panels * k * NR) bound
-        // every access the kernel makes.
+        // above and PackedB's invariant (data holds ceil(n/NR) * k * NR floats,
+        // 64-byte aligned) bound every access the kernel makes.
         unsafe {
-            avx512::gemm_packed(
+            gemm(
                 m,
-                k,
                 n,
-                a.as_ptr(),
-                lda,
-                b.data.as_ptr(),
-                accumulate,
-                c.as_mut_ptr(),
-                ldc,
+                k,
+                1.0,
+                View::new(a.as_ptr(), lda, Trans::N),
+                BSource::Prepacked(b.data.as_slice().as_ptr()),
+                Out {
+                    ptr: c.as_mut_ptr(),
+                    ld: ldc,
+                    beta: if accumulate { 1.0 } else { 0.0 },
+                },
+                t,
             )
         };
         return;
     }
-    packed_portable(m, k, n, a, lda, &b.data, accumulate, c, ldc);
+    packed_portable(m, k, n, a, lda, b.data.as_slice(), accumulate, c, ldc);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -336,115 +392,6 @@ fn packed_portable(
             for (d, &v) in crow.iter_mut().zip(&acc) {
                 *d = if accumulate { *d + v } else { v };
             }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod avx512 {
-    use super::NR;
-    use std::arch::x86_64::*;
-
-    /// Rows per register block.
-    const MR: usize = 8;
-
-    /// See `sgemm_packed`.
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512 F; `a` must hold `m` rows of `k` floats at
-    /// stride `lda`, `b` `ceil(n/32) * k * 32` floats, `c` `m` rows of `n` at
-    /// stride `ldc`.
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn gemm_packed(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        accumulate: bool,
-        c: *mut f32,
-        ldc: usize,
-    ) {
-        for p in 0..n.div_ceil(NR) {
-            let cols = NR.min(n - p * NR);
-            let lo: u16 = if cols >= 16 {
-                0xFFFF
-            } else {
-                (1u16 << cols) - 1
-            };
-            let hi: u16 = if cols >= 32 {
-                0xFFFF
-            } else if cols > 16 {
-                (1u16 << (cols - 16)) - 1
-            } else {
-                0
-            };
-            // SAFETY (all below): offsets stay inside the bounds the caller guarantees.
-            let panel = b.add(p * k * NR);
-            let cp = c.add(p * NR);
-            let mut i = 0;
-            while i < m {
-                let rows = MR.min(m - i);
-                let (ai, ci) = (a.add(i * lda), cp.add(i * ldc));
-                match rows {
-                    8 => block::<8>(k, ai, lda, panel, ci, ldc, lo, hi, accumulate),
-                    7 => block::<7>(k, ai, lda, panel, ci, ldc, lo, hi, accumulate),
-                    6 => block::<6>(k, ai, lda, panel, ci, ldc, lo, hi, accumulate),
-                    5 => block::<5>(k, ai, lda, panel, ci, ldc, lo, hi, accumulate),
-                    4 => block::<4>(k, ai, lda, panel, ci, ldc, lo, hi, accumulate),
-                    3 => block::<3>(k, ai, lda, panel, ci, ldc, lo, hi, accumulate),
-                    2 => block::<2>(k, ai, lda, panel, ci, ldc, lo, hi, accumulate),
-                    _ => block::<1>(k, ai, lda, panel, ci, ldc, lo, hi, accumulate),
-                }
-                i += MR;
-            }
-        }
-    }
-
-    /// `R` rows of C times one 32-column panel, accumulators in registers.
-    ///
-    /// # Safety
-    /// As `gemm_packed`, for rows `0..R` of `a`/`c` and one panel of `k * 32`.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const R: usize>(
-        k: usize,
-        a: *const f32,
-        lda: usize,
-        panel: *const f32,
-        c: *mut f32,
-        ldc: usize,
-        lo: u16,
-        hi: u16,
-        accumulate: bool,
-    ) {
-        let mut acc0 = [_mm512_setzero_ps(); R];
-        let mut acc1 = [_mm512_setzero_ps(); R];
-        for kk in 0..k {
-            // SAFETY: kk < k, so the panel row and A's column kk are in bounds.
-            let b0 = _mm512_loadu_ps(panel.add(kk * NR));
-            let b1 = _mm512_loadu_ps(panel.add(kk * NR + 16));
-            for r in 0..R {
-                let av = _mm512_set1_ps(*a.add(r * lda + kk));
-                acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
-                acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
-            }
-        }
-        for r in 0..R {
-            // SAFETY: the masks cover only the panel's real columns of row r;
-            // wrapping_add keeps the (masked-off) second half's address harmless.
-            let p0 = c.add(r * ldc);
-            let p1 = p0.wrapping_add(16);
-            let (mut v0, mut v1) = (acc0[r], acc1[r]);
-            if accumulate {
-                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(lo, p0));
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(hi, p1));
-            }
-            _mm512_mask_storeu_ps(p0, lo, v0);
-            _mm512_mask_storeu_ps(p1, hi, v1);
         }
     }
 }

@@ -2,5 +2,6 @@
 //! and the activation functions with their derivatives.
 
 pub mod act;
+pub(crate) mod blocked;
 pub mod gemm;
 pub mod simd;

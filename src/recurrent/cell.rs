@@ -148,10 +148,6 @@ fn packing_disabled() -> bool {
 /// Per-step products below this many multiply-adds are not worth packing.
 const PACKED_MIN_MACS: usize = 1 << 16;
 
-/// Per-step products at or above this many multiply-adds use the GEMM backend
-/// (which may use several threads) rather than the packed single-thread kernel.
-const PACKED_MAX_MACS: usize = 1 << 24;
-
 impl CellCore {
     /// Creates and initialises the weights. `suffix` completes PyTorch's names,
     /// e.g. `_l0` or `_l1_reverse`.
@@ -204,14 +200,13 @@ impl CellCore {
 
     /// Packs `weight_hh` for a pass over `steps` steps of `batch` rows (and for
     /// its backward pass when `backward`), where that pays: more than one step,
-    /// and per-step products small enough for one thread (or one thread set).
+    /// and per-step products big enough to repay the copy.
     /// Call after any change to the weights and before the steps.
     pub fn prepare_packs(&mut self, batch: usize, steps: usize, backward: bool) {
         let (h, gw) = (self.config.units, self.config.gate_width());
         let macs = batch * h * gw;
-        let small = macs < PACKED_MAX_MACS || crate::kernels::gemm::threads() == 1;
         self.clear_packs();
-        if steps < 2 || !small || macs < PACKED_MIN_MACS || packing_disabled() {
+        if steps < 2 || macs < PACKED_MIN_MACS || packing_disabled() {
             return;
         }
         let w = &self.params.values[self.params.slots()[self.w_hh].range()];
