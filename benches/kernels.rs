@@ -5,7 +5,7 @@
 //! itself on one thread).
 
 use gated::kernels::act::{sigmoid_slice, tanh_slice};
-use gated::kernels::gemm::{set_threads, sgemm, Trans};
+use gated::kernels::gemm::{set_threads, sgemm, sgemm_packed, PackedB, Trans};
 use gated::kernels::simd::set_simd_enabled;
 use gated::recurrent::{Cell, CellConfig, CellKind, GruCell, LstmCell, StepForward};
 use gated::Rng;
@@ -21,13 +21,41 @@ fn rand(n: usize, seed: u64) -> Vec<f32> {
 
 /// (m, n, k): per-step recurrent product of B (32x128 by 128x512), the input
 /// projection of B (3200x128 by 128x512), the per-step product of C (32x512 by
-/// 512x2048) and D's per-step product (64x1024 by 1024x4096).
-const SHAPES: [(usize, usize, usize); 4] = [
+/// 512x2048), C's second-layer input projection (3200x512 by 512x2048), D's
+/// per-step product (64x1024 by 1024x4096) and D's input projection
+/// (3200x1024 by 1024x4096).
+const SHAPES: [(usize, usize, usize); 6] = [
     (32, 512, 128),
     (3200, 512, 128),
     (32, 2048, 512),
+    (3200, 2048, 512),
     (64, 4096, 1024),
+    (3200, 4096, 1024),
 ];
+
+/// The per-step recurrent products with the weights packed once, as the
+/// recurrent layers run them.
+const STEP_SHAPES: [(usize, usize, usize); 3] = [(32, 512, 128), (32, 2048, 512), (64, 4096, 1024)];
+
+#[divan::bench(args = STEP_SHAPES, consts = [1, 2])]
+fn gemm_packed_step<const THREADS: usize>(
+    bencher: divan::Bencher,
+    (m, n, k): (usize, usize, usize),
+) {
+    set_threads(THREADS);
+    let a = rand(m * k, 1);
+    let w = rand(n * k, 2);
+    let mut packed = PackedB::default();
+    packed.pack(Trans::T, k, n, &w, k);
+    let mut c = vec![0.0; m * n];
+    bencher
+        .counter(divan::counter::ItemsCount::new(2 * m * n * k))
+        .bench_local(|| {
+            sgemm_packed(m, &a, k, &packed, false, &mut c, n);
+            divan::black_box(&c);
+        });
+    set_threads(1);
+}
 
 #[divan::bench(args = SHAPES, consts = [1, 2])]
 fn gemm_nt<const THREADS: usize>(bencher: divan::Bencher, (m, n, k): (usize, usize, usize)) {

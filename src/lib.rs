@@ -57,6 +57,7 @@ pub mod init;
 pub mod io;
 pub mod kernels;
 pub mod layers;
+pub mod memory;
 pub mod model;
 pub mod params;
 pub mod plot;

@@ -86,6 +86,10 @@ pub trait Layer: Send + std::fmt::Debug {
     /// from the run's saved state, so an interrupted and resumed run draws the
     /// same masks as an uninterrupted one. Layers without randomness ignore it.
     fn reseed(&mut self, _seed: u64) {}
+    /// Tells the layer whether its `backward` must return d(loss)/d(input).
+    /// A model passes `false` to layers with no trainable layer before them
+    /// (their input is data), which may then return zeros and skip the work.
+    fn set_input_grad_needed(&mut self, _needed: bool) {}
     /// For an `Activation` layer, its function; `None` for every other layer.
     /// Lets a model fuse a final softmax or sigmoid into the loss.
     fn activation_kind(&self) -> Option<ActivationKind> {

@@ -129,6 +129,10 @@ impl Layer for TimeDistributed {
         dx.reshape(&in_shape)
     }
 
+    fn set_input_grad_needed(&mut self, needed: bool) {
+        self.inner.set_input_grad_needed(needed);
+    }
+
     fn params(&self) -> Vec<&Params> {
         self.inner.params()
     }

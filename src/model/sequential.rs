@@ -193,6 +193,16 @@ impl Sequential {
     /// Backward pass matching [`Sequential::forward_head`].
     pub fn backward_head(&mut self, d_output: Tensor, skip_last: bool) -> Result<()> {
         let n = self.layers.len() - usize::from(skip_last && !self.layers.is_empty());
+        // A layer's input gradient is needed only when a trainable layer lies
+        // before it; the first ones (on data, or after a frozen embedding) skip it.
+        let mut trainable_before = false;
+        for l in &mut self.layers[..n] {
+            l.set_input_grad_needed(trainable_before);
+            trainable_before |= l
+                .params()
+                .iter()
+                .any(|p| p.slots().iter().any(|s| s.trainable));
+        }
         let mut d = d_output;
         for l in self.layers[..n].iter_mut().rev() {
             d = l.backward(d)?;

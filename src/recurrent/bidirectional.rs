@@ -343,6 +343,11 @@ impl Layer for Bidirectional {
         Ok(self.backward_pair(&df, &db, None)?.0)
     }
 
+    fn set_input_grad_needed(&mut self, needed: bool) {
+        self.forward.set_input_grad_needed(needed);
+        self.backward.set_input_grad_needed(needed);
+    }
+
     fn params(&self) -> Vec<&Params> {
         let mut p = self.forward.params();
         p.extend(self.backward.params());
