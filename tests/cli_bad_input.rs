@@ -27,6 +27,11 @@ const FLOAT_SPEC: &str = "[input]\nshape = [5, 1]\ndtype = \"float32\"\n\
     [[layer]]\ntype = \"lstm\"\nunits = 4\n\
     [[layer]]\ntype = \"dense\"\nunits = 2\n";
 
+/// A float model of variable-length sequences.
+const VAR_SPEC: &str = "[input]\nshape = [\"None\", 1]\ndtype = \"float32\"\n\
+    [[layer]]\ntype = \"lstm\"\nunits = 4\n\
+    [[layer]]\ntype = \"dense\"\nunits = 2\n";
+
 /// A token model: [5] int ids into an embedding, an LSTM and a head.
 const INT_SPEC: &str = "[input]\nshape = [5]\ndtype = \"int32\"\n\
     [[layer]]\ntype = \"embedding\"\ninput_dim = 10\noutput_dim = 3\n\
@@ -114,9 +119,16 @@ impl Fx {
         w("x_header_cut.npy", &good[..20]);
         let zero = encode_npy(&Tensor::from_vec(&[0, 5, 1], vec![]).unwrap());
         w("x_empty_batch.npy", &zero);
+        // Valid but empty: 2^40 samples of zero steps (no data bytes at all).
+        let no_steps = encode_npy(&Tensor::from_vec(&[1 << 40, 0, 1], vec![]).unwrap());
+        w("x_2e40_samples_of_0_steps.npy", &no_steps);
 
         // A saved model directory of each kind, and one with a corrupt weight file.
-        for (spec, name) in [(FLOAT_SPEC, "float_model"), (INT_SPEC, "int_model")] {
+        for (spec, name) in [
+            (FLOAT_SPEC, "float_model"),
+            (INT_SPEC, "int_model"),
+            (VAR_SPEC, "var_model"),
+        ] {
             let m = parse_spec(Path::new("spec.toml"), spec, false, 1).unwrap();
             save_model_dir(&fx.p(name), &m, spec, &SaveExtras::default()).unwrap();
         }
@@ -629,6 +641,20 @@ fn predict_eval_cases(f: &Fx) -> Vec<Case> {
         ],
         &f.p("x_empty_batch.npy"),
         &["no samples"],
+    ));
+    v.push(case(
+        "predict: 2^40 samples of zero steps, variable-length model",
+        &[
+            &"predict",
+            &"--model",
+            &f.p("var_model"),
+            &"--x",
+            &f.p("x_2e40_samples_of_0_steps.npy"),
+            &"--out",
+            &out,
+        ],
+        &f.p("x_2e40_samples_of_0_steps.npy"),
+        &["empty axis 1", "1099511627776"],
     ));
     // eval only: bad targets.
     for (label, file, also) in [

@@ -57,6 +57,16 @@ pub fn read_inputs(path: &Path, model: &Sequential) -> Result<Tensor> {
             ),
         ));
     }
+    // An empty axis means no samples, or samples with no values (a valid
+    // array like [2^40, 0, 1] would otherwise run 2^40 empty samples).
+    if let Some(axis) = x.shape().iter().position(|&d| d == 0) {
+        let what = if axis == 0 {
+            "holds no samples".to_string()
+        } else {
+            format!("has an empty axis {axis}, so its samples hold no values")
+        };
+        return Err(Error::file(path, format!("shape {:?} {what}", x.shape())));
+    }
     Ok(x)
 }
 
