@@ -32,9 +32,14 @@ pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
-/// Products below this many multiply-adds run on one thread: for the small
-/// per-step recurrent products, waking a second thread costs more than it saves.
+/// Blocked products below this many multiply-adds run on one thread: for the
+/// small per-step recurrent products (B's 32 x 512 x 128), waking a second
+/// thread costs more than it saves.
 const PARALLEL_MIN_MACS: usize = 1 << 23;
+
+/// The same for the `gemm` crate's matrix-vector products (generation at
+/// batch 1 reads megabytes of weights per step; two cores read faster).
+const CRATE_PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// `C = alpha * op(A) * op(B) + beta * C`, all row-major.
 ///
@@ -117,7 +122,7 @@ pub fn sgemm(
         };
         return;
     }
-    let par = if threads() > 1 && m * n * k >= PARALLEL_MIN_MACS {
+    let par = if threads() > 1 && m * n * k >= CRATE_PARALLEL_MIN_MACS {
         gemm::Parallelism::Rayon(threads())
     } else {
         gemm::Parallelism::None
