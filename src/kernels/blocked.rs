@@ -18,12 +18,16 @@ use std::cell::RefCell;
 pub const NR: usize = 48;
 /// Rows per A panel.
 pub const MR: usize = 8;
-/// Depth of one packed block: a B micro-panel (`KC x NR`) stays in L1/L2.
+/// Depth of one packed block: an A micro-panel (`MR x KC`, 8 KiB) stays in
+/// L1 while the kernel sweeps the B panels of the block.
 const KC: usize = 256;
-/// Rows of A per packed block (kept in L2).
+/// Rows of A per packed block (192 KiB, kept in L2).
 const MC: usize = 192;
-/// Columns of B per packed block.
-const NC: usize = 48 * 32;
+/// Columns of B per packed block: `KC x NC` (480 KiB) stays in L2 (1 MiB per
+/// core here) while every A micro-panel of the block passes over it.
+/// Measured against 1536 columns with the loops the other way round (B
+/// micro-panel outer): 5-15 % more on 3200 x 4096 x 1024, 1 and 2 threads.
+const NC: usize = 48 * 10;
 
 /// A 64-byte aligned, reusable f32 buffer: packed panels are read with full
 /// register-width loads, which must not straddle cache lines.
@@ -305,15 +309,15 @@ unsafe fn gemm_part(
                         pack_a(a, alpha, ic, mc, pc, kc, apack.as_mut_slice());
                         (apack.as_slice().as_ptr(), 0, kc * MR)
                     };
-                    for jp in 0..panels {
-                        let j = jc + jp * NR;
-                        let ncols = NR.min(jc + nc - j);
-                        let bp = bbase.add(jp * bstride);
-                        for ipn in 0..a_panels {
-                            let i = ic + ipn * MR;
-                            let nrows = MR.min(ic + mc - i);
+                    for ipn in 0..a_panels {
+                        let i = ic + ipn * MR;
+                        let nrows = MR.min(ic + mc - i);
+                        let panel = ap.add(ipn * a_panel);
+                        for jp in 0..panels {
+                            let j = jc + jp * NR;
+                            let ncols = NR.min(jc + nc - j);
+                            let bp = bbase.add(jp * bstride);
                             let cp = c.ptr.add(i * c.ld + j);
-                            let panel = ap.add(ipn * a_panel);
                             avx512::kernel(kc, panel, a_rs, bp, cp, c.ld, nrows, ncols, beta);
                         }
                     }
@@ -567,7 +571,7 @@ mod tests {
             return;
         }
         let mut rng = Rng::new(8);
-        let (m, n, k) = (70, 150, 600);
+        let (m, n, k) = (70, 1000, 600);
         let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
         let w: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect(); // [n, k], used transposed
         let bv = View::new(w.as_ptr(), k, Trans::T);
