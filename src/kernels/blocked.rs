@@ -4,8 +4,10 @@
 //! The classic blocked scheme (Goto & van de Geijn, "Anatomy of high-performance
 //! matrix multiplication", 2008): `op(B)` is copied in `KC x NC` blocks into
 //! panels of [`NR`] columns, `op(A)` in `MC x KC` blocks into panels of [`MR`]
-//! rows, and an `MR x NR` register-blocked kernel multiplies one A panel by one
-//! B panel with all 24 accumulators in registers. The work is split between
+//! rows (a row-major `op(A)` is read in place instead), and an `MR x NR`
+//! register-blocked kernel multiplies one A panel by one B panel with all 24
+//! accumulators in registers; each A panel sweeps the whole B block before the
+//! next is taken (A panel in L1, B block in L2). The work is split between
 //! threads by whole column panels (or row panels when C is tall and narrow), so
 //! every element of C is summed in the same order whatever the thread count:
 //! results do not depend on it.
