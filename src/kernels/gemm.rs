@@ -37,6 +37,16 @@ pub fn threads() -> usize {
 /// thread costs more than it saves.
 const PARALLEL_MIN_MACS: usize = 1 << 23;
 
+/// Threads for a blocked product of `m x n x k` (see [`PARALLEL_MIN_MACS`]).
+#[cfg(target_arch = "x86_64")]
+fn blocked_threads(m: usize, n: usize, k: usize) -> usize {
+    if m * n * k >= PARALLEL_MIN_MACS {
+        threads()
+    } else {
+        1
+    }
+}
+
 /// The same for the `gemm` crate's matrix-vector products (generation at
 /// batch 1 reads megabytes of weights per step; two cores read faster).
 const CRATE_PARALLEL_MIN_MACS: usize = 1 << 20;
@@ -97,11 +107,7 @@ pub fn sgemm(
     #[cfg(target_arch = "x86_64")]
     if use_blocked(m, n, k) {
         use super::blocked::{gemm, BSource, Out, View};
-        let t = if m * n * k >= PARALLEL_MIN_MACS {
-            threads()
-        } else {
-            1
-        };
+        let t = blocked_threads(m, n, k);
         // SAFETY: use_blocked checked for AVX-512; the asserts above bound every
         // element addressed through the strides; `c` is uniquely borrowed.
         unsafe {
@@ -340,11 +346,7 @@ pub fn sgemm_packed(
     #[cfg(target_arch = "x86_64")]
     if super::simd::level() == super::simd::Level::Avx512 && k > 0 {
         use super::blocked::{gemm, BSource, Out, View};
-        let t = if m * n * k >= PARALLEL_MIN_MACS {
-            threads()
-        } else {
-            1
-        };
+        let t = blocked_threads(m, n, k);
         // SAFETY: level() reports AVX-512 only when the CPU has it; the asserts
         // above and PackedB's invariant (data holds ceil(n/NR) * k * NR floats,
         // 64-byte aligned) bound every access the kernel makes.

@@ -761,32 +761,14 @@ impl Rnn {
             };
             cell.accumulate_recurrent_grads(h_rec_all, &ct.cache, drec_all, n);
         }
-        // Input gradient: one GEMM, then back to batch-first order. Skipped
-        // (zeros) when the input is data: a sixth of the step's arithmetic.
+        // Input gradient: one GEMM, then back to batch-first order. Zeros
+        // without any work when the input is data: a sixth of the step's arithmetic.
         let in0 = self.input_size();
-        let mut dxs = vec![0.0; n * in0];
-        if self.input_grad_needed {
-            self.cells[0].core().input_grad(&dxw[0], n, &mut dxs);
-        }
-        if let Some(m) = &tape.cells[0].in_mask {
-            for (r, row) in dxs.chunks_exact_mut(in0).enumerate() {
-                row.iter_mut()
-                    .zip(&m[(r % batch) * in0..][..in0])
-                    .for_each(|(d, m)| *d *= m);
-            }
-        }
-        let mut dx = vec![0.0; n * in0];
-        for t in 0..steps {
-            let st = if self.options.go_backwards {
-                steps - 1 - t
-            } else {
-                t
-            };
-            for b in 0..batch {
-                dx[(b * steps + st) * in0..][..in0]
-                    .copy_from_slice(&dxs[(t * batch + b) * in0..][..in0]);
-            }
-        }
+        let dx = if self.input_grad_needed {
+            self.input_grad_batch_first(&tape, &dxw[0])
+        } else {
+            vec![0.0; n * in0]
+        };
         let d_initial = self
             .cells
             .iter()
@@ -807,6 +789,35 @@ impl Rnn {
             dx: Tensor::from_vec(&[batch, steps, in0], dx)?,
             d_initial,
         })
+    }
+
+    /// d(loss)/d(input) `[B, T, I]` from the first cell's gate gradients
+    /// `dxw` (time-major), with the input dropout mask applied.
+    fn input_grad_batch_first(&self, tape: &Tape, dxw: &[f32]) -> Vec<f32> {
+        let (batch, steps, in0) = (tape.batch, tape.steps, self.input_size());
+        let n = batch * steps;
+        let mut dxs = vec![0.0; n * in0];
+        self.cells[0].core().input_grad(dxw, n, &mut dxs);
+        if let Some(m) = &tape.cells[0].in_mask {
+            for (r, row) in dxs.chunks_exact_mut(in0).enumerate() {
+                row.iter_mut()
+                    .zip(&m[(r % batch) * in0..][..in0])
+                    .for_each(|(d, m)| *d *= m);
+            }
+        }
+        let mut dx = vec![0.0; n * in0];
+        for t in 0..steps {
+            let st = if self.options.go_backwards {
+                steps - 1 - t
+            } else {
+                t
+            };
+            for b in 0..batch {
+                dx[(b * steps + st) * in0..][..in0]
+                    .copy_from_slice(&dxs[(t * batch + b) * in0..][..in0]);
+            }
+        }
+        dx
     }
 }
 
