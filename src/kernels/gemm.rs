@@ -27,15 +27,30 @@ pub fn set_threads(n: usize) {
     THREADS.store(n.max(1), Ordering::Relaxed);
 }
 
-/// The thread count set by [`set_threads`].
+/// The thread count products may use here: the one set by [`set_threads`],
+/// capped inside [`with_thread_cap`].
 pub fn threads() -> usize {
-    THREADS.load(Ordering::Relaxed)
+    THREADS.load(Ordering::Relaxed).min(THREAD_CAP.get()).max(1)
+}
+
+thread_local! {
+    static THREAD_CAP: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Runs `f` with the products on this thread limited to `cap` threads: for
+/// work that is already split across the threads (the recurrent layers' row
+/// blocks).
+pub fn with_thread_cap<R>(cap: usize, f: impl FnOnce() -> R) -> R {
+    let before = THREAD_CAP.replace(cap.max(1));
+    let r = f();
+    THREAD_CAP.set(before);
+    r
 }
 
 /// Blocked products below this many multiply-adds run on one thread: for the
 /// small per-step recurrent products (B's 32 x 512 x 128), waking a second
 /// thread costs more than it saves.
-const PARALLEL_MIN_MACS: usize = 1 << 23;
+pub const PARALLEL_MIN_MACS: usize = 1 << 23;
 
 /// Threads for a blocked product of `m x n x k` (see [`PARALLEL_MIN_MACS`]).
 #[cfg(target_arch = "x86_64")]

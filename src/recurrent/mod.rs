@@ -20,6 +20,7 @@ mod keras;
 mod lstm;
 mod multilayer;
 mod rnn;
+mod rows;
 mod simple;
 
 pub use bidirectional::{Bidirectional, MergeMode};

@@ -13,7 +13,7 @@ use crate::{Error, Result};
 
 #[derive(Debug)]
 enum Stage {
-    Uni(Rnn),
+    Uni(Box<Rnn>),
     Bi(Box<Bidirectional>),
 }
 
@@ -101,13 +101,13 @@ impl MultiLayerRnn {
                     &suffix,
                 )?))
             } else {
-                Stage::Uni(Rnn::with_suffixes(
+                Stage::Uni(Box::new(Rnn::with_suffixes(
                     &builder.name,
                     &builder.configs,
                     &suffix,
                     builder.options,
                     builder.seed,
-                )?)
+                )?))
             });
         }
         Ok(MultiLayerRnn {

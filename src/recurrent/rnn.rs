@@ -7,12 +7,14 @@
 //! (BPTT) walks the steps in reverse storing the gate gradients, then computes
 //! every weight gradient and the input gradient as whole-sequence GEMMs.
 //!
-//! Layout: batch-first `[B, T, F]` outside, time-major `[T, B, F]` inside.
+//! Layout: batch-first `[B, T, F]` outside; inside, time-major `[T, B, F]` per
+//! block of batch rows, the blocks running on separate threads (see [`super::rows`]).
 //! Masking, `go_backwards` and dropout follow Keras (see the crate docs).
 
 use super::build_cell;
 use super::cell::{Cell, StepBackward, StepForward};
 use super::config::CellConfig;
+use super::rows::{self, RowLayout};
 use crate::layers::{Flow, Layer, Shape};
 use crate::params::Params;
 use crate::rng::Rng;
@@ -62,7 +64,7 @@ pub struct RnnGrads {
 /// Per-cell forward record kept for BPTT.
 #[derive(Debug, Clone)]
 struct CellTape {
-    /// The cell's inputs after dropout `[T*B, I]`.
+    /// The cell's inputs after dropout `[T*B, I]` (inside order, see [`super::rows`]).
     xs: Vec<f32>,
     /// Input dropout mask `[B, I]` (already scaled by 1/(1-p)).
     in_mask: Option<Vec<f32>>,
@@ -80,9 +82,8 @@ struct CellTape {
 
 #[derive(Debug, Clone)]
 struct Tape {
-    batch: usize,
-    steps: usize,
-    /// Time-major mask `[T*B]` (in processing order), if any.
+    layout: RowLayout,
+    /// The mask in the inside order (processing order), if any.
     mask: Option<Vec<f32>>,
     cells: Vec<CellTape>,
 }
@@ -100,6 +101,8 @@ pub struct Rnn {
     /// Whether `backward` must compute d(loss)/d(input) (see
     /// [`Layer::set_input_grad_needed`]).
     input_grad_needed: bool,
+    /// Row blocks of every pass, instead of [`rows::block_count`]'s choice (tests).
+    row_blocks: Option<usize>,
 }
 
 fn inverted_dropout_mask(rng: &mut Rng, len: usize, rate: f32) -> Vec<f32> {
@@ -146,6 +149,7 @@ impl Rnn {
             rng: Rng::new(seed),
             carried: None,
             input_grad_needed: true,
+            row_blocks: None,
             tape: None,
         })
     }
@@ -285,6 +289,12 @@ impl Rnn {
         Ok((b, t))
     }
 
+    /// The row blocks of a pass over `batch` rows (see [`super::rows`]).
+    fn row_layout(&self, batch: usize, steps: usize) -> RowLayout {
+        let blocks = self.row_blocks.unwrap_or_else(|| rows::block_count(batch));
+        RowLayout::new(batch, steps, blocks)
+    }
+
     /// Runs the layer. `mask` is `[B, T]` (0.0 = padding), `initial` one state per
     /// cell (zeros, or the carried state when stateful, if `None`). In training
     /// mode, dropout is applied and the tape for [`Rnn::backward_seq`] is kept.
@@ -306,32 +316,10 @@ impl Rnn {
         for cell in self.cells.iter_mut() {
             cell.core_mut().prepare_packs(batch, steps, training);
         }
+        let layout = self.row_layout(batch, steps);
         let n = batch * steps;
         let rev = self.options.go_backwards;
         let src_t = |t: usize| if rev { steps - 1 - t } else { t };
-
-        // Time-major inputs and mask, in processing order.
-        let in0 = self.input_size();
-        let mut xs0 = vec![0.0; n * in0];
-        for t in 0..steps {
-            for b in 0..batch {
-                let src = &x.data()[(b * steps + src_t(t)) * in0..][..in0];
-                xs0[(t * batch + b) * in0..][..in0].copy_from_slice(src);
-            }
-        }
-        let mask_tm: Option<Vec<f32>> = mask.map(|m| {
-            let mut out = vec![0.0; n];
-            for t in 0..steps {
-                for b in 0..batch {
-                    out[t * batch + b] = if m.data()[b * steps + src_t(t)] != 0.0 {
-                        1.0
-                    } else {
-                        0.0
-                    };
-                }
-            }
-            out
-        });
 
         // Per-cell records, with dropout masks drawn in cell order.
         let mut tapes = Vec::with_capacity(self.cells.len());
@@ -348,9 +336,12 @@ impl Rnn {
                 Vec::new()
             };
             if let Some(init) = initial {
-                hs[..batch * h].copy_from_slice(init[k].h.data());
-                if let Some(c) = &init[k].c {
-                    cs[..batch * h].copy_from_slice(c.data());
+                for b in 0..batch {
+                    let r = layout.state_row(0, b) * h;
+                    hs[r..r + h].copy_from_slice(&init[k].h.data()[b * h..][..h]);
+                    if let Some(c) = &init[k].c {
+                        cs[r..r + h].copy_from_slice(&c.data()[b * h..][..h]);
+                    }
                 }
             }
             tapes.push(CellTape {
@@ -368,13 +359,35 @@ impl Rnn {
                 cache: vec![0.0; if training { n } else { batch } * cell.cache_width()],
             });
         }
-        if let Some(m) = &tapes[0].in_mask {
-            for (r, row) in xs0.chunks_exact_mut(in0).enumerate() {
-                let mrow = &m[(r % batch) * in0..][..in0];
-                row.iter_mut().zip(mrow).for_each(|(v, m)| *v *= m);
+
+        // The inputs in the inside order, the first cell's input dropout applied.
+        let in0 = self.input_size();
+        let mut xs0 = vec![0.0; n * in0];
+        for b in 0..batch {
+            for t in 0..steps {
+                let src = &x.data()[(b * steps + src_t(t)) * in0..][..in0];
+                let dst = &mut xs0[layout.row(t, b) * in0..][..in0];
+                match &tapes[0].in_mask {
+                    Some(m) => dst
+                        .iter_mut()
+                        .zip(src)
+                        .zip(&m[b * in0..][..in0])
+                        .for_each(|((d, s), m)| *d = s * m),
+                    None => dst.copy_from_slice(src),
+                }
             }
         }
         tapes[0].xs = xs0;
+        let mask_rows: Option<Vec<f32>> = mask.map(|m| {
+            let mut out = vec![0.0; n];
+            for b in 0..batch {
+                for t in 0..steps {
+                    let live = m.data()[b * steps + src_t(t)] != 0.0;
+                    out[layout.row(t, b)] = if live { 1.0 } else { 0.0 };
+                }
+            }
+            out
+        });
 
         // The first cell's input projection for all steps: one GEMM.
         let gw0 = self.cells[0].config().gate_width();
@@ -384,130 +397,88 @@ impl Rnn {
             .core()
             .project_input(&tapes[0].xs, n, &mut xw0, fold0);
 
-        let top = self.cells.len() - 1;
+        // The time loop, one row block per thread.
         let h_top = self.units();
         let mut y = vec![0.0; n * h_top];
-        let max_gw = self
-            .cells
-            .iter()
-            .map(|c| c.config().gate_width())
-            .max()
-            .unwrap_or(0);
-        let mut scratch = vec![0.0; batch * max_gw];
-        let mut xw_step = vec![0.0; batch * max_gw];
-
-        for t in 0..steps {
-            for k in 0..self.cells.len() {
-                let cell = &self.cells[k];
-                let (i, h, gw) = (cell.input_size(), cell.units(), cell.config().gate_width());
-                let bh = batch * h;
-                // Input projection of this step for cells above the first.
-                if k > 0 {
-                    let (below, this) = tapes.split_at_mut(k);
-                    let x_in = &below[k - 1].hs[(t + 1) * batch * i..][..batch * i];
-                    let xs_t = &mut this[0].xs[t * batch * i..][..batch * i];
-                    xs_t.copy_from_slice(x_in);
-                    if let Some(m) = &this[0].in_mask {
-                        xs_t.iter_mut().zip(m).for_each(|(v, m)| *v *= m);
-                    }
-                    cell.core().project_input(
-                        xs_t,
-                        batch,
-                        &mut xw_step[..batch * gw],
-                        !cell.separate_recurrent_grad(),
-                    );
-                }
-                let tape = &mut tapes[k];
-                if let Some(m) = &tape.rec_mask {
-                    let h_prev = &tape.hs[t * bh..][..bh];
-                    let dst = &mut tape.h_rec[t * bh..][..bh];
-                    for ((d, &hp), &mv) in dst.iter_mut().zip(h_prev).zip(m) {
-                        *d = hp * mv;
-                    }
-                }
-                let (hs_prev, hs_next) = tape.hs.split_at_mut((t + 1) * bh);
-                let h_prev = &hs_prev[t * bh..];
-                let h_next = &mut hs_next[..bh];
-                let (c_prev, c_next): (&[f32], &mut [f32]) = if tape.cs.is_empty() {
-                    (&[], &mut [])
-                } else {
-                    let (a, b) = tape.cs.split_at_mut((t + 1) * bh);
-                    (&a[t * bh..], &mut b[..bh])
-                };
-                let h_rec: &[f32] = if tape.h_rec.is_empty() {
-                    h_prev
-                } else {
-                    &tape.h_rec[t * bh..][..bh]
-                };
-                let xw: &[f32] = if k == 0 {
-                    &xw0[t * batch * gw..][..batch * gw]
-                } else {
-                    &xw_step[..batch * gw]
-                };
-                let cw = cell.cache_width();
-                cell.step(StepForward {
-                    batch,
-                    xw,
-                    h_rec,
-                    h_prev,
-                    c_prev,
-                    h: h_next,
-                    c: c_next,
-                    cache: &mut tape.cache[if training { t } else { 0 } * batch * cw..]
-                        [..batch * cw],
-                    scratch: &mut scratch[..batch * gw],
+        let cache_steps = if training { steps } else { 1 };
+        let mut blocks: Vec<ForwardBlock<'_>> = layout
+            .split_mut(&mut y, steps * h_top)
+            .into_iter()
+            .enumerate()
+            .map(|(p, y)| ForwardBlock {
+                rows: layout.blocks[p].len(),
+                cells: Vec::with_capacity(tapes.len()),
+                xw0: layout.part(&xw0, p, steps * gw0),
+                y,
+                mask: mask_rows.as_deref().map(|m| layout.part(m, p, steps)),
+            })
+            .collect();
+        for (cell, tape) in self.cells.iter().zip(tapes.iter_mut()) {
+            let (i, h, cw) = (cell.input_size(), cell.units(), cell.cache_width());
+            let CellTape {
+                xs,
+                in_mask,
+                rec_mask,
+                hs,
+                cs,
+                h_rec,
+                cache,
+            } = tape;
+            let mut xs = layout.split_mut(xs, steps * i).into_iter();
+            let mut h_rec = layout.split_mut(h_rec, steps * h).into_iter();
+            let mut hs = layout.split_mut(hs, (steps + 1) * h).into_iter();
+            let mut cs = layout.split_mut(cs, (steps + 1) * h).into_iter();
+            let mut cache = layout.split_mut(cache, cache_steps * cw).into_iter();
+            for (p, block) in blocks.iter_mut().enumerate() {
+                block.cells.push(CellRows {
+                    xs: xs.next().unwrap_or_default(),
+                    h_rec: h_rec.next().unwrap_or_default(),
+                    hs: hs.next().unwrap_or_default(),
+                    cs: cs.next().unwrap_or_default(),
+                    cache: cache.next().unwrap_or_default(),
+                    in_mask: in_mask.as_deref().map(|m| layout.part(m, p, i)),
+                    rec_mask: rec_mask.as_deref().map(|m| layout.part(m, p, h)),
                 });
-                // Masked rows keep their state.
-                if let Some(m) = &mask_tm {
-                    for b in 0..batch {
-                        if m[t * batch + b] == 0.0 {
-                            h_next[b * h..][..h].copy_from_slice(&h_prev[b * h..][..h]);
-                            if !c_next.is_empty() {
-                                c_next[b * h..][..h].copy_from_slice(&c_prev[b * h..][..h]);
-                            }
-                        }
-                    }
-                }
-                if k == top {
-                    for b in 0..batch {
-                        let live = mask_tm.as_ref().is_none_or(|m| m[t * batch + b] != 0.0);
-                        let dst = t * bh + b * h;
-                        if live {
-                            y[dst..dst + h].copy_from_slice(&h_next[b * h..][..h]);
-                        } else if t > 0 {
-                            y.copy_within(dst - bh..dst - bh + h, dst);
-                        }
-                    }
-                }
             }
         }
+        let cells = &self.cells;
+        rows::run_blocks(blocks, |block| forward_block(cells, steps, training, block));
 
+        // Final states and the output, back in batch-first order.
         let states: Vec<CellState> = self
             .cells
             .iter()
             .zip(&tapes)
             .map(|(cell, tape)| {
-                let bh = batch * cell.units();
-                let shape = [batch, cell.units()];
+                let h = cell.units();
+                let last = |buf: &[f32]| {
+                    let mut out = vec![0.0; batch * h];
+                    for (b, row) in out.chunks_exact_mut(h).enumerate() {
+                        row.copy_from_slice(&buf[layout.state_row(steps, b) * h..][..h]);
+                    }
+                    Tensor::from_vec(&[batch, h], out).unwrap_or_default()
+                };
                 CellState {
-                    h: Tensor::from_vec(&shape, tape.hs[steps * bh..].to_vec()).unwrap_or_default(),
-                    c: (!tape.cs.is_empty()).then(|| {
-                        Tensor::from_vec(&shape, tape.cs[steps * bh..].to_vec()).unwrap_or_default()
-                    }),
+                    h: last(&tape.hs),
+                    c: (!tape.cs.is_empty()).then(|| last(&tape.cs)),
                 }
             })
             .collect();
         let output = if self.options.return_sequences {
             let mut out = vec![0.0; n * h_top];
-            for t in 0..steps {
-                for b in 0..batch {
+            for b in 0..batch {
+                for t in 0..steps {
                     out[(b * steps + t) * h_top..][..h_top]
-                        .copy_from_slice(&y[(t * batch + b) * h_top..][..h_top]);
+                        .copy_from_slice(&y[layout.row(t, b) * h_top..][..h_top]);
                 }
             }
             Tensor::from_vec(&[batch, steps, h_top], out)?
         } else {
-            Tensor::from_vec(&[batch, h_top], y[(steps - 1) * batch * h_top..].to_vec())?
+            let mut out = vec![0.0; batch * h_top];
+            for (b, row) in out.chunks_exact_mut(h_top).enumerate() {
+                row.copy_from_slice(&y[layout.row(steps - 1, b) * h_top..][..h_top]);
+            }
+            Tensor::from_vec(&[batch, h_top], out)?
         };
         if self.options.stateful {
             self.carried = Some(states.clone());
@@ -518,9 +489,8 @@ impl Rnn {
                 .for_each(|c| c.core_mut().clear_packs());
         }
         self.tape = training.then_some(Tape {
-            batch,
-            steps,
-            mask: mask_tm,
+            layout,
+            mask: mask_rows,
             cells: tapes,
         });
         Ok(RnnOutput { output, states })
@@ -541,7 +511,8 @@ impl Rnn {
                 format!("{name}: backward called without a training forward pass"),
             )
         })?;
-        let (batch, steps) = (tape.batch, tape.steps);
+        let layout = &tape.layout;
+        let (batch, steps) = (layout.batch, layout.steps);
         let n = batch * steps;
         let h_top = self.units();
         let want: Vec<usize> = if self.options.return_sequences {
@@ -557,22 +528,24 @@ impl Rnn {
                 d_output.shape(),
             ));
         }
-        // Output gradient, time-major [T*B*H].
+        // Output gradient in the inside order.
         let mut dy = vec![0.0; n * h_top];
-        if self.options.return_sequences {
-            for t in 0..steps {
-                for b in 0..batch {
-                    dy[(t * batch + b) * h_top..][..h_top]
+        for b in 0..batch {
+            if self.options.return_sequences {
+                for t in 0..steps {
+                    dy[layout.row(t, b) * h_top..][..h_top]
                         .copy_from_slice(&d_output.data()[(b * steps + t) * h_top..][..h_top]);
                 }
+            } else {
+                dy[layout.row(steps - 1, b) * h_top..][..h_top]
+                    .copy_from_slice(&d_output.data()[b * h_top..][..h_top]);
             }
-        } else {
-            dy[(steps - 1) * batch * h_top..].copy_from_slice(d_output.data());
         }
 
-        let cells_n = self.cells.len();
-        let mut dh: Vec<Vec<f32>> = Vec::with_capacity(cells_n);
-        let mut dc: Vec<Vec<f32>> = Vec::with_capacity(cells_n);
+        // Running gradients of each cell's state, batch-first `[B, H]`, from
+        // `d_states`; after the loop they are those of the initial states.
+        let mut dh: Vec<Vec<f32>> = Vec::with_capacity(self.cells.len());
+        let mut dc: Vec<Vec<f32>> = Vec::with_capacity(self.cells.len());
         for (k, cell) in self.cells.iter().enumerate() {
             let bh = batch * cell.units();
             let mut h = vec![0.0; bh];
@@ -608,158 +581,79 @@ impl Rnn {
                 }
             })
             .collect();
-        let max_h = self.cells.iter().map(|c| c.units()).max().unwrap_or(0);
-        let max_gw = self
-            .cells
-            .iter()
-            .map(|c| c.config().gate_width())
-            .max()
-            .unwrap_or(0);
-        let max_i = self.cells.iter().map(|c| c.input_size()).max().unwrap_or(0);
-        let (mut dh_prev, mut dc_prev, mut dh_rec) = (
-            vec![0.0; batch * max_h],
-            vec![0.0; batch * max_h],
-            vec![0.0; batch * max_h],
-        );
-        let (mut pass_h, mut pass_c) = (vec![0.0; batch * max_h], vec![0.0; batch * max_h]);
-        let mut scratch = vec![0.0; batch * max_gw];
-        let mut dxin = vec![0.0; batch * max_i];
-        let mut carry = vec![0.0; batch * h_top];
-        let live = |t: usize, b: usize| tape.mask.as_ref().is_none_or(|m| m[t * batch + b] != 0.0);
 
-        for t in (0..steps).rev() {
-            // Output gradient; at a masked step it flows to the previous output.
-            let top = cells_n - 1;
-            for b in 0..batch {
-                let g = &dy[(t * batch + b) * h_top..][..h_top];
-                let c = &mut carry[b * h_top..][..h_top];
-                if live(t, b) {
-                    let d = &mut dh[top][b * h_top..][..h_top];
-                    for j in 0..h_top {
-                        d[j] += g[j] + c[j];
-                        c[j] = 0.0;
-                    }
-                } else {
-                    c.iter_mut().zip(g).for_each(|(c, g)| *c += g);
-                }
-            }
-            for k in (0..cells_n).rev() {
-                let cell = &self.cells[k];
-                let ct = &tape.cells[k];
-                let (i, h, gw, cw) = (
-                    cell.input_size(),
-                    cell.units(),
-                    cell.config().gate_width(),
-                    cell.cache_width(),
-                );
-                let bh = batch * h;
-                let has_c = cell.state_count() == 2;
-                // Masked rows: the state passed straight through this step.
-                if tape.mask.is_some() {
-                    for b in 0..batch {
-                        let r = b * h..(b + 1) * h;
-                        if live(t, b) {
-                            pass_h[r.clone()].iter_mut().for_each(|v| *v = 0.0);
-                            pass_c[r].iter_mut().for_each(|v| *v = 0.0);
-                        } else {
-                            pass_h[r.clone()].copy_from_slice(&dh[k][r.clone()]);
-                            dh[k][r.clone()].iter_mut().for_each(|v| *v = 0.0);
-                            if has_c {
-                                pass_c[r.clone()].copy_from_slice(&dc[k][r.clone()]);
-                                dc[k][r].iter_mut().for_each(|v| *v = 0.0);
-                            }
-                        }
-                    }
-                }
-                let h_prev = &ct.hs[t * bh..][..bh];
-                let h_rec = if ct.h_rec.is_empty() {
-                    h_prev
-                } else {
-                    &ct.h_rec[t * bh..][..bh]
-                };
-                let (c_prev, dc_prev_s): (&[f32], &mut [f32]) = if has_c {
-                    (&ct.cs[t * bh..][..bh], &mut dc_prev[..bh])
-                } else {
-                    (&[], &mut [])
-                };
-                let drec_t: &mut [f32] = if drec[k].is_empty() {
-                    &mut []
-                } else {
-                    &mut drec[k][t * batch * gw..][..batch * gw]
-                };
-                cell.step_backward(StepBackward {
-                    batch,
-                    dh: &dh[k],
-                    dc: &dc[k],
-                    h_rec,
-                    h_prev,
-                    c_prev,
-                    h: &ct.hs[(t + 1) * bh..][..bh],
-                    cache: &ct.cache[t * batch * cw..][..batch * cw],
-                    dxw: &mut dxw[k][t * batch * gw..][..batch * gw],
-                    drec: drec_t,
-                    dh_prev: &mut dh_prev[..bh],
-                    dc_prev: dc_prev_s,
-                    dh_rec: &mut dh_rec[..bh],
-                    scratch: &mut scratch[..batch * gw],
+        // The reverse time loop, one row block per thread.
+        let mut blocks: Vec<BackwardBlock<'_>> = (0..layout.blocks.len())
+            .map(|p| BackwardBlock {
+                rows: layout.blocks[p].len(),
+                cells: Vec::with_capacity(self.cells.len()),
+                dy: layout.part(&dy, p, steps * h_top),
+                mask: tape.mask.as_deref().map(|m| layout.part(m, p, steps)),
+            })
+            .collect();
+        let grads = dxw
+            .iter_mut()
+            .zip(drec.iter_mut())
+            .zip(dh.iter_mut().zip(&mut dc));
+        for ((cell, ct), ((dxw_k, drec_k), (dh_k, dc_k))) in
+            self.cells.iter().zip(&tape.cells).zip(grads)
+        {
+            let (i, h, gw, cw) = (
+                cell.input_size(),
+                cell.units(),
+                cell.config().gate_width(),
+                cell.cache_width(),
+            );
+            let mut dxw_k = layout.split_mut(dxw_k, steps * gw).into_iter();
+            let mut drec_k = layout.split_mut(drec_k, steps * gw).into_iter();
+            let mut dh_k = layout.split_mut(dh_k, h).into_iter();
+            let mut dc_k = layout.split_mut(dc_k, h).into_iter();
+            for (p, block) in blocks.iter_mut().enumerate() {
+                block.cells.push(CellGradRows {
+                    dxw: dxw_k.next().unwrap_or_default(),
+                    drec: drec_k.next().unwrap_or_default(),
+                    dh: dh_k.next().unwrap_or_default(),
+                    dc: dc_k.next().unwrap_or_default(),
+                    hs: layout.part(&ct.hs, p, (steps + 1) * h),
+                    cs: layout.part(&ct.cs, p, (steps + 1) * h),
+                    h_rec: layout.part(&ct.h_rec, p, steps * h),
+                    cache: layout.part(&ct.cache, p, steps * cw),
+                    in_mask: ct.in_mask.as_deref().map(|m| layout.part(m, p, i)),
+                    rec_mask: ct.rec_mask.as_deref().map(|m| layout.part(m, p, h)),
                 });
-                // New running gradients w.r.t. the state before this step.
-                let rec_mask = ct.rec_mask.as_deref();
-                for idx in 0..bh {
-                    let through_rec = dh_rec[idx] * rec_mask.map_or(1.0, |m| m[idx]);
-                    dh[k][idx] = dh_prev[idx]
-                        + through_rec
-                        + if tape.mask.is_some() {
-                            pass_h[idx]
-                        } else {
-                            0.0
-                        };
-                }
-                if has_c {
-                    for idx in 0..bh {
-                        dc[k][idx] = dc_prev[idx]
-                            + if tape.mask.is_some() {
-                                pass_c[idx]
-                            } else {
-                                0.0
-                            };
-                    }
-                }
-                // Into the output of the cell below at this step.
-                if k > 0 {
-                    let d_in = &mut dxin[..batch * i];
-                    cell.core()
-                        .input_grad(&dxw[k][t * batch * gw..][..batch * gw], batch, d_in);
-                    if let Some(m) = &ct.in_mask {
-                        d_in.iter_mut().zip(m).for_each(|(d, m)| *d *= m);
-                    }
-                    dh[k - 1]
-                        .iter_mut()
-                        .zip(d_in.iter())
-                        .for_each(|(a, b)| *a += b);
-                }
             }
         }
+        let cells = &self.cells;
+        rows::run_blocks(blocks, |block| backward_block(cells, steps, block));
 
-        // Whole-sequence weight gradients.
+        // Whole-sequence weight gradients (the recurrent ones per row block:
+        // each block's states are contiguous).
         for (k, cell) in self.cells.iter_mut().enumerate() {
             cell.core_mut().clear_packs();
             let ct = &tape.cells[k];
-            let bh = batch * cell.units();
+            let (h, gw, cw) = (cell.units(), cell.config().gate_width(), cell.cache_width());
             let folded = !cell.separate_recurrent_grad();
             cell.core_mut()
                 .accumulate_input_grads(&ct.xs, &dxw[k], n, folded);
-            let h_rec_all = if ct.h_rec.is_empty() {
-                &ct.hs[..steps * bh]
-            } else {
-                &ct.h_rec[..]
-            };
             let drec_all = if drec[k].is_empty() {
                 &dxw[k]
             } else {
                 &drec[k]
             };
-            cell.accumulate_recurrent_grads(h_rec_all, &ct.cache, drec_all, n);
+            for (p, r) in layout.blocks.iter().enumerate() {
+                let rows = r.len() * steps;
+                let h_rec = if ct.h_rec.is_empty() {
+                    &layout.part(&ct.hs, p, (steps + 1) * h)[..rows * h]
+                } else {
+                    layout.part(&ct.h_rec, p, steps * h)
+                };
+                cell.accumulate_recurrent_grads(
+                    h_rec,
+                    layout.part(&ct.cache, p, steps * cw),
+                    layout.part(drec_all, p, steps * gw),
+                    rows,
+                );
+            }
         }
         // Input gradient: one GEMM, then back to batch-first order. Zeros
         // without any work when the input is data: a sixth of the step's arithmetic.
@@ -792,32 +686,316 @@ impl Rnn {
     }
 
     /// d(loss)/d(input) `[B, T, I]` from the first cell's gate gradients
-    /// `dxw` (time-major), with the input dropout mask applied.
+    /// `dxw` (inside order), with the input dropout mask applied.
     fn input_grad_batch_first(&self, tape: &Tape, dxw: &[f32]) -> Vec<f32> {
-        let (batch, steps, in0) = (tape.batch, tape.steps, self.input_size());
+        let layout = &tape.layout;
+        let (batch, steps, in0) = (layout.batch, layout.steps, self.input_size());
         let n = batch * steps;
         let mut dxs = vec![0.0; n * in0];
         self.cells[0].core().input_grad(dxw, n, &mut dxs);
-        if let Some(m) = &tape.cells[0].in_mask {
-            for (r, row) in dxs.chunks_exact_mut(in0).enumerate() {
-                row.iter_mut()
-                    .zip(&m[(r % batch) * in0..][..in0])
-                    .for_each(|(d, m)| *d *= m);
-            }
-        }
+        let in_mask = tape.cells[0].in_mask.as_deref();
         let mut dx = vec![0.0; n * in0];
-        for t in 0..steps {
-            let st = if self.options.go_backwards {
-                steps - 1 - t
-            } else {
-                t
-            };
-            for b in 0..batch {
-                dx[(b * steps + st) * in0..][..in0]
-                    .copy_from_slice(&dxs[(t * batch + b) * in0..][..in0]);
+        for b in 0..batch {
+            for t in 0..steps {
+                let st = if self.options.go_backwards {
+                    steps - 1 - t
+                } else {
+                    t
+                };
+                let src = &dxs[layout.row(t, b) * in0..][..in0];
+                let dst = &mut dx[(b * steps + st) * in0..][..in0];
+                match in_mask {
+                    Some(m) => dst
+                        .iter_mut()
+                        .zip(src)
+                        .zip(&m[b * in0..][..in0])
+                        .for_each(|((d, s), m)| *d = s * m),
+                    None => dst.copy_from_slice(src),
+                }
             }
         }
         dx
+    }
+}
+
+/// One row block's share of a cell's forward buffers (see [`super::rows`]).
+struct CellRows<'a> {
+    xs: &'a mut [f32],
+    h_rec: &'a mut [f32],
+    hs: &'a mut [f32],
+    cs: &'a mut [f32],
+    cache: &'a mut [f32],
+    in_mask: Option<&'a [f32]>,
+    rec_mask: Option<&'a [f32]>,
+}
+
+/// One row block of the forward pass: its rows of every buffer.
+struct ForwardBlock<'a> {
+    rows: usize,
+    cells: Vec<CellRows<'a>>,
+    xw0: &'a [f32],
+    y: &'a mut [f32],
+    mask: Option<&'a [f32]>,
+}
+
+/// The forward time loop over one row block.
+fn forward_block(cells: &[Box<dyn Cell>], steps: usize, training: bool, block: ForwardBlock<'_>) {
+    let ForwardBlock {
+        rows: batch,
+        cells: mut tapes,
+        xw0,
+        y,
+        mask,
+    } = block;
+    let top = cells.len() - 1;
+    let max_gw = cells
+        .iter()
+        .map(|c| c.config().gate_width())
+        .max()
+        .unwrap_or(0);
+    let mut scratch = vec![0.0; batch * max_gw];
+    let mut xw_step = vec![0.0; batch * max_gw];
+    for t in 0..steps {
+        for (k, cell) in cells.iter().enumerate() {
+            let (i, h, gw) = (cell.input_size(), cell.units(), cell.config().gate_width());
+            let bh = batch * h;
+            // Input projection of this step for cells above the first.
+            if k > 0 {
+                let (below, this) = tapes.split_at_mut(k);
+                let x_in = &below[k - 1].hs[(t + 1) * batch * i..][..batch * i];
+                let xs_t = &mut this[0].xs[t * batch * i..][..batch * i];
+                xs_t.copy_from_slice(x_in);
+                if let Some(m) = this[0].in_mask {
+                    xs_t.iter_mut().zip(m).for_each(|(v, m)| *v *= m);
+                }
+                cell.core().project_input(
+                    xs_t,
+                    batch,
+                    &mut xw_step[..batch * gw],
+                    !cell.separate_recurrent_grad(),
+                );
+            }
+            let tape = &mut tapes[k];
+            if let Some(m) = tape.rec_mask {
+                let h_prev = &tape.hs[t * bh..][..bh];
+                let dst = &mut tape.h_rec[t * bh..][..bh];
+                for ((d, &hp), &mv) in dst.iter_mut().zip(h_prev).zip(m) {
+                    *d = hp * mv;
+                }
+            }
+            let (hs_prev, hs_next) = tape.hs.split_at_mut((t + 1) * bh);
+            let h_prev = &hs_prev[t * bh..];
+            let h_next = &mut hs_next[..bh];
+            let (c_prev, c_next): (&[f32], &mut [f32]) = if tape.cs.is_empty() {
+                (&[], &mut [])
+            } else {
+                let (a, b) = tape.cs.split_at_mut((t + 1) * bh);
+                (&a[t * bh..], &mut b[..bh])
+            };
+            let h_rec: &[f32] = if tape.h_rec.is_empty() {
+                h_prev
+            } else {
+                &tape.h_rec[t * bh..][..bh]
+            };
+            let xw: &[f32] = if k == 0 {
+                &xw0[t * batch * gw..][..batch * gw]
+            } else {
+                &xw_step[..batch * gw]
+            };
+            let cw = cell.cache_width();
+            cell.step(StepForward {
+                batch,
+                xw,
+                h_rec,
+                h_prev,
+                c_prev,
+                h: h_next,
+                c: c_next,
+                cache: &mut tape.cache[if training { t } else { 0 } * batch * cw..][..batch * cw],
+                scratch: &mut scratch[..batch * gw],
+            });
+            // Masked rows keep their state.
+            if let Some(m) = mask {
+                for b in 0..batch {
+                    if m[t * batch + b] == 0.0 {
+                        h_next[b * h..][..h].copy_from_slice(&h_prev[b * h..][..h]);
+                        if !c_next.is_empty() {
+                            c_next[b * h..][..h].copy_from_slice(&c_prev[b * h..][..h]);
+                        }
+                    }
+                }
+            }
+            if k == top {
+                for b in 0..batch {
+                    let live = mask.is_none_or(|m| m[t * batch + b] != 0.0);
+                    let dst = t * bh + b * h;
+                    if live {
+                        y[dst..dst + h].copy_from_slice(&h_next[b * h..][..h]);
+                    } else if t > 0 {
+                        y.copy_within(dst - bh..dst - bh + h, dst);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One row block's share of a cell's backward buffers: its gradients
+/// (written) and its part of the forward record.
+struct CellGradRows<'a> {
+    dxw: &'a mut [f32],
+    drec: &'a mut [f32],
+    /// The running d(loss)/d(h) and d(loss)/d(c), `[rows, H]`.
+    dh: &'a mut [f32],
+    dc: &'a mut [f32],
+    hs: &'a [f32],
+    cs: &'a [f32],
+    h_rec: &'a [f32],
+    cache: &'a [f32],
+    in_mask: Option<&'a [f32]>,
+    rec_mask: Option<&'a [f32]>,
+}
+
+/// One row block of the backward pass.
+struct BackwardBlock<'a> {
+    rows: usize,
+    cells: Vec<CellGradRows<'a>>,
+    dy: &'a [f32],
+    mask: Option<&'a [f32]>,
+}
+
+/// The reverse time loop over one row block: gate gradients of every step and
+/// the running state gradients.
+fn backward_block(cells: &[Box<dyn Cell>], steps: usize, block: BackwardBlock<'_>) {
+    let BackwardBlock {
+        rows: batch,
+        cells: mut g,
+        dy,
+        mask,
+    } = block;
+    let cells_n = cells.len();
+    let top = cells_n - 1;
+    let h_top = cells[top].units();
+    let max_h = cells.iter().map(|c| c.units()).max().unwrap_or(0);
+    let max_gw = cells
+        .iter()
+        .map(|c| c.config().gate_width())
+        .max()
+        .unwrap_or(0);
+    let max_i = cells.iter().map(|c| c.input_size()).max().unwrap_or(0);
+    let (mut dh_prev, mut dc_prev, mut dh_rec) = (
+        vec![0.0; batch * max_h],
+        vec![0.0; batch * max_h],
+        vec![0.0; batch * max_h],
+    );
+    let (mut pass_h, mut pass_c) = (vec![0.0; batch * max_h], vec![0.0; batch * max_h]);
+    let mut scratch = vec![0.0; batch * max_gw];
+    let mut dxin = vec![0.0; batch * max_i];
+    let mut carry = vec![0.0; batch * h_top];
+    let live = |t: usize, b: usize| mask.is_none_or(|m| m[t * batch + b] != 0.0);
+
+    for t in (0..steps).rev() {
+        // Output gradient; at a masked step it flows to the previous output.
+        for b in 0..batch {
+            let dyb = &dy[(t * batch + b) * h_top..][..h_top];
+            let c = &mut carry[b * h_top..][..h_top];
+            if live(t, b) {
+                let d = &mut g[top].dh[b * h_top..][..h_top];
+                for j in 0..h_top {
+                    d[j] += dyb[j] + c[j];
+                    c[j] = 0.0;
+                }
+            } else {
+                c.iter_mut().zip(dyb).for_each(|(c, g)| *c += g);
+            }
+        }
+        for k in (0..cells_n).rev() {
+            let cell = &cells[k];
+            let (i, h, gw, cw) = (
+                cell.input_size(),
+                cell.units(),
+                cell.config().gate_width(),
+                cell.cache_width(),
+            );
+            let bh = batch * h;
+            let has_c = cell.state_count() == 2;
+            let gk = &mut g[k];
+            // Masked rows: the state passed straight through this step.
+            if mask.is_some() {
+                for b in 0..batch {
+                    let r = b * h..(b + 1) * h;
+                    if live(t, b) {
+                        pass_h[r.clone()].iter_mut().for_each(|v| *v = 0.0);
+                        pass_c[r].iter_mut().for_each(|v| *v = 0.0);
+                    } else {
+                        pass_h[r.clone()].copy_from_slice(&gk.dh[r.clone()]);
+                        gk.dh[r.clone()].iter_mut().for_each(|v| *v = 0.0);
+                        if has_c {
+                            pass_c[r.clone()].copy_from_slice(&gk.dc[r.clone()]);
+                            gk.dc[r].iter_mut().for_each(|v| *v = 0.0);
+                        }
+                    }
+                }
+            }
+            let h_prev = &gk.hs[t * bh..][..bh];
+            let h_rec = if gk.h_rec.is_empty() {
+                h_prev
+            } else {
+                &gk.h_rec[t * bh..][..bh]
+            };
+            let (c_prev, dc_prev_s): (&[f32], &mut [f32]) = if has_c {
+                (&gk.cs[t * bh..][..bh], &mut dc_prev[..bh])
+            } else {
+                (&[], &mut [])
+            };
+            let drec_t: &mut [f32] = if gk.drec.is_empty() {
+                &mut []
+            } else {
+                &mut gk.drec[t * batch * gw..][..batch * gw]
+            };
+            cell.step_backward(StepBackward {
+                batch,
+                dh: gk.dh,
+                dc: gk.dc,
+                h_rec,
+                h_prev,
+                c_prev,
+                h: &gk.hs[(t + 1) * bh..][..bh],
+                cache: &gk.cache[t * batch * cw..][..batch * cw],
+                dxw: &mut gk.dxw[t * batch * gw..][..batch * gw],
+                drec: drec_t,
+                dh_prev: &mut dh_prev[..bh],
+                dc_prev: dc_prev_s,
+                dh_rec: &mut dh_rec[..bh],
+                scratch: &mut scratch[..batch * gw],
+            });
+            // New running gradients w.r.t. the state before this step.
+            for idx in 0..bh {
+                let through_rec = dh_rec[idx] * gk.rec_mask.map_or(1.0, |m| m[idx]);
+                let passed = if mask.is_some() { pass_h[idx] } else { 0.0 };
+                gk.dh[idx] = dh_prev[idx] + through_rec + passed;
+            }
+            if has_c {
+                for idx in 0..bh {
+                    let passed = if mask.is_some() { pass_c[idx] } else { 0.0 };
+                    gk.dc[idx] = dc_prev[idx] + passed;
+                }
+            }
+            // Into the output of the cell below at this step.
+            if k > 0 {
+                let d_in = &mut dxin[..batch * i];
+                cell.core()
+                    .input_grad(&gk.dxw[t * batch * gw..][..batch * gw], batch, d_in);
+                if let Some(m) = gk.in_mask {
+                    d_in.iter_mut().zip(m).for_each(|(d, m)| *d *= m);
+                }
+                g[k - 1]
+                    .dh
+                    .iter_mut()
+                    .zip(d_in.iter())
+                    .for_each(|(a, b)| *a += b);
+            }
+        }
     }
 }
 
@@ -893,6 +1071,103 @@ impl Layer for Rnn {
         self.options.stateful = stateful;
         if !stateful {
             self.carried = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recurrent::StackedRnnCells;
+
+    fn random(rng: &mut Rng, shape: &[usize]) -> Tensor {
+        let n = shape.iter().product();
+        Tensor::from_vec(shape, (0..n).map(|_| rng.normal()).collect()).unwrap()
+    }
+
+    fn states(rng: &mut Rng, layer: &Rnn, batch: usize) -> Vec<CellState> {
+        layer
+            .cells()
+            .iter()
+            .map(|c| CellState {
+                h: random(rng, &[batch, c.units()]),
+                c: (c.state_count() == 2).then(|| random(rng, &[batch, c.units()])),
+            })
+            .collect()
+    }
+
+    /// Everything a training pass produces, flattened.
+    fn pass(layer: &mut Rnn, batch: usize, steps: usize) -> Vec<f32> {
+        let mut rng = Rng::new(5);
+        let x = random(&mut rng, &[batch, steps, layer.input_size()]);
+        // Padding: a leading masked step, a row masked throughout, scattered gaps.
+        let mask = Tensor::from_vec(
+            &[batch, steps],
+            (0..batch * steps)
+                .map(|i| {
+                    let (b, t) = (i / steps, i % steps);
+                    if b == 3 || (b + t) % 5 == 0 {
+                        0.0
+                    } else {
+                        1.0
+                    }
+                })
+                .collect(),
+        )
+        .unwrap();
+        let init = states(&mut rng, layer, batch);
+        let d_states = states(&mut rng, layer, batch);
+        let out = layer
+            .forward_seq(&x, Some(&mask), Some(&init), true)
+            .unwrap();
+        let d = random(&mut rng, out.output.shape());
+        let g = layer.backward_seq(&d, Some(&d_states)).unwrap();
+        let mut all = out.output.into_vec();
+        for s in out.states.iter().chain(&g.d_initial) {
+            all.extend_from_slice(s.h.data());
+            all.extend_from_slice(s.c.as_ref().map_or(&[][..], |c| c.data()));
+        }
+        all.extend_from_slice(g.dx.data());
+        for c in layer.cells() {
+            all.extend_from_slice(&c.core().params.grads);
+        }
+        all
+    }
+
+    #[test]
+    fn row_blocks_do_not_change_results() {
+        let stacks = [
+            vec![
+                CellConfig::lstm(5, 8).dropout(0.2, 0.3),
+                CellConfig::gru(8, 6).dropout(0.1, 0.2),
+            ],
+            vec![CellConfig::simple_rnn(5, 7)],
+            vec![CellConfig::gru(5, 9).torch_like()],
+        ];
+        for configs in stacks {
+            for (backwards, sequences) in [(false, true), (true, false)] {
+                let build = |blocks: usize| {
+                    let mut layer = StackedRnnCells::new(configs.clone())
+                        .go_backwards(backwards)
+                        .return_sequences(sequences)
+                        .seed(9)
+                        .build()
+                        .unwrap();
+                    layer.row_blocks = Some(blocks);
+                    layer
+                };
+                let base = pass(&mut build(1), 20, 6);
+                for blocks in [2, 3] {
+                    let split = pass(&mut build(blocks), 20, 6);
+                    assert_eq!(base.len(), split.len());
+                    for (i, (a, b)) in split.iter().zip(&base).enumerate() {
+                        assert!(
+                            (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                            "{configs:?} blocks {blocks} [{i}]: {a} vs {b}"
+                        );
+                    }
+                }
+            }
         }
     }
 }
