@@ -19,6 +19,7 @@ mod gru;
 mod keras;
 mod lstm;
 mod multilayer;
+mod pool;
 mod rnn;
 mod rows;
 mod simple;

@@ -14,6 +14,7 @@
 use super::build_cell;
 use super::cell::{Cell, StepBackward, StepForward};
 use super::config::CellConfig;
+use super::pool::BufferPool;
 use super::rows::{self, RowLayout};
 use crate::layers::{Flow, Layer, Shape};
 use crate::params::Params;
@@ -103,6 +104,8 @@ pub struct Rnn {
     input_grad_needed: bool,
     /// Row blocks of every pass, instead of [`rows::block_count`]'s choice (tests).
     row_blocks: Option<usize>,
+    /// Large buffers of earlier passes, reused.
+    pool: BufferPool,
 }
 
 fn inverted_dropout_mask(rng: &mut Rng, len: usize, rate: f32) -> Vec<f32> {
@@ -150,6 +153,7 @@ impl Rnn {
             carried: None,
             input_grad_needed: true,
             row_blocks: None,
+            pool: BufferPool::default(),
             tape: None,
         })
     }
@@ -316,6 +320,9 @@ impl Rnn {
         for cell in self.cells.iter_mut() {
             cell.core_mut().prepare_packs(batch, steps, training);
         }
+        if let Some(old) = self.tape.take() {
+            self.recycle(old);
+        }
         let layout = self.row_layout(batch, steps);
         let n = batch * steps;
         let rev = self.options.go_backwards;
@@ -329,40 +336,43 @@ impl Rnn {
                 .then(|| inverted_dropout_mask(&mut self.rng, batch * i, cfg.dropout));
             let rec_mask = (training && cfg.recurrent_dropout > 0.0)
                 .then(|| inverted_dropout_mask(&mut self.rng, batch * h, cfg.recurrent_dropout));
-            let mut hs = vec![0.0; (steps + 1) * batch * h];
-            let mut cs = if cell.state_count() == 2 {
-                vec![0.0; (steps + 1) * batch * h]
-            } else {
-                Vec::new()
-            };
-            if let Some(init) = initial {
-                for b in 0..batch {
-                    let r = layout.state_row(0, b) * h;
-                    hs[r..r + h].copy_from_slice(&init[k].h.data()[b * h..][..h]);
-                    if let Some(c) = &init[k].c {
-                        cs[r..r + h].copy_from_slice(&c.data()[b * h..][..h]);
+            // Every buffer is written in full before it is read: the steps
+            // write the states after the first, and the first is set here.
+            let has_c = cell.state_count() == 2;
+            let mut hs = self.pool.take_uninit((steps + 1) * batch * h);
+            let mut cs = self.pool.take_uninit(if has_c { hs.len() } else { 0 });
+            for b in 0..batch {
+                let r = layout.state_row(0, b) * h..layout.state_row(0, b) * h + h;
+                let init_h = initial.map(|init| &init[k].h.data()[b * h..][..h]);
+                let init_c = initial.and_then(|init| init[k].c.as_ref());
+                match init_h {
+                    Some(v) => hs[r.clone()].copy_from_slice(v),
+                    None => hs[r.clone()].fill(0.0),
+                }
+                if has_c {
+                    match init_c {
+                        Some(c) => cs[r].copy_from_slice(&c.data()[b * h..][..h]),
+                        None => cs[r].fill(0.0),
                     }
                 }
             }
+            let h_rec_len = if rec_mask.is_some() { n * h } else { 0 };
+            // Inference keeps no tape: one step's cache is reused.
+            let cache_len = if training { n } else { batch } * cell.cache_width();
             tapes.push(CellTape {
-                xs: if k == 0 { Vec::new() } else { vec![0.0; n * i] },
-                h_rec: if rec_mask.is_some() {
-                    vec![0.0; n * h]
-                } else {
-                    Vec::new()
-                },
+                xs: self.pool.take_uninit(if k == 0 { 0 } else { n * i }),
+                h_rec: self.pool.take_uninit(h_rec_len),
                 in_mask,
                 rec_mask,
                 hs,
                 cs,
-                // Inference keeps no tape: one step's cache is reused.
-                cache: vec![0.0; if training { n } else { batch } * cell.cache_width()],
+                cache: self.pool.take_uninit(cache_len),
             });
         }
 
         // The inputs in the inside order, the first cell's input dropout applied.
         let in0 = self.input_size();
-        let mut xs0 = vec![0.0; n * in0];
+        let mut xs0 = self.pool.take_uninit(n * in0);
         for b in 0..batch {
             for t in 0..steps {
                 let src = &x.data()[(b * steps + src_t(t)) * in0..][..in0];
@@ -391,7 +401,7 @@ impl Rnn {
 
         // The first cell's input projection for all steps: one GEMM.
         let gw0 = self.cells[0].config().gate_width();
-        let mut xw0 = vec![0.0; n * gw0];
+        let mut xw0 = self.pool.take_uninit(n * gw0);
         let fold0 = !self.cells[0].separate_recurrent_grad();
         self.cells[0]
             .core()
@@ -399,7 +409,7 @@ impl Rnn {
 
         // The time loop, one row block per thread.
         let h_top = self.units();
-        let mut y = vec![0.0; n * h_top];
+        let mut y = self.pool.take_uninit(n * h_top);
         let cache_steps = if training { steps } else { 1 };
         let mut blocks: Vec<ForwardBlock<'_>> = layout
             .split_mut(&mut y, steps * h_top)
@@ -488,11 +498,18 @@ impl Rnn {
                 .iter_mut()
                 .for_each(|c| c.core_mut().clear_packs());
         }
-        self.tape = training.then_some(Tape {
+        self.pool.give(xw0);
+        self.pool.give(y);
+        let tape = Tape {
             layout,
             mask: mask_rows,
             cells: tapes,
-        });
+        };
+        if training {
+            self.tape = Some(tape);
+        } else {
+            self.recycle(tape);
+        }
         Ok(RnnOutput { output, states })
     }
 
@@ -529,7 +546,11 @@ impl Rnn {
             ));
         }
         // Output gradient in the inside order.
-        let mut dy = vec![0.0; n * h_top];
+        let mut dy = if self.options.return_sequences {
+            self.pool.take_uninit(n * h_top)
+        } else {
+            self.pool.take_zeroed(n * h_top)
+        };
         for b in 0..batch {
             if self.options.return_sequences {
                 for t in 0..steps {
@@ -565,22 +586,15 @@ impl Rnn {
             dh.push(h);
             dc.push(c);
         }
-        let mut dxw: Vec<Vec<f32>> = self
-            .cells
-            .iter()
-            .map(|c| vec![0.0; n * c.config().gate_width()])
-            .collect();
-        let mut drec: Vec<Vec<f32>> = self
-            .cells
-            .iter()
-            .map(|c| {
-                if c.separate_recurrent_grad() {
-                    vec![0.0; n * c.config().gate_width()]
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect();
+        // Gate gradients: every step writes its rows.
+        let mut dxw: Vec<Vec<f32>> = Vec::with_capacity(self.cells.len());
+        let mut drec: Vec<Vec<f32>> = Vec::with_capacity(self.cells.len());
+        for c in &self.cells {
+            let len = n * c.config().gate_width();
+            dxw.push(self.pool.take_uninit(len));
+            let separate = c.separate_recurrent_grad();
+            drec.push(self.pool.take_uninit(if separate { len } else { 0 }));
+        }
 
         // The reverse time loop, one row block per thread.
         let mut blocks: Vec<BackwardBlock<'_>> = (0..layout.blocks.len())
@@ -663,6 +677,9 @@ impl Rnn {
         } else {
             vec![0.0; n * in0]
         };
+        self.pool.give(dy);
+        dxw.into_iter().chain(drec).for_each(|v| self.pool.give(v));
+        self.recycle(tape);
         let d_initial = self
             .cells
             .iter()
@@ -687,11 +704,11 @@ impl Rnn {
 
     /// d(loss)/d(input) `[B, T, I]` from the first cell's gate gradients
     /// `dxw` (inside order), with the input dropout mask applied.
-    fn input_grad_batch_first(&self, tape: &Tape, dxw: &[f32]) -> Vec<f32> {
+    fn input_grad_batch_first(&mut self, tape: &Tape, dxw: &[f32]) -> Vec<f32> {
         let layout = &tape.layout;
         let (batch, steps, in0) = (layout.batch, layout.steps, self.input_size());
         let n = batch * steps;
-        let mut dxs = vec![0.0; n * in0];
+        let mut dxs = self.pool.take_uninit(n * in0);
         self.cells[0].core().input_grad(dxw, n, &mut dxs);
         let in_mask = tape.cells[0].in_mask.as_deref();
         let mut dx = vec![0.0; n * in0];
@@ -714,7 +731,17 @@ impl Rnn {
                 }
             }
         }
+        self.pool.give(dxs);
         dx
+    }
+
+    /// Keeps a pass's large buffers for the next one.
+    fn recycle(&mut self, tape: Tape) {
+        for ct in tape.cells {
+            for v in [ct.xs, ct.hs, ct.cs, ct.h_rec, ct.cache] {
+                self.pool.give(v);
+            }
+        }
     }
 }
 
@@ -833,6 +860,8 @@ fn forward_block(cells: &[Box<dyn Cell>], steps: usize, training: bool, block: F
                         y[dst..dst + h].copy_from_slice(&h_next[b * h..][..h]);
                     } else if t > 0 {
                         y.copy_within(dst - bh..dst - bh + h, dst);
+                    } else {
+                        y[dst..dst + h].fill(0.0);
                     }
                 }
             }
@@ -1134,8 +1163,23 @@ mod tests {
         all
     }
 
+    /// A training and an inference pass with large values, then the
+    /// gradients cleared.
+    fn dirty(layer: &mut Rnn, batch: usize, steps: usize) {
+        let mut rng = Rng::new(11);
+        let x = random(&mut rng, &[batch, steps, layer.input_size()]);
+        let x = Tensor::from_vec(x.shape(), x.data().iter().map(|v| v * 1e3).collect()).unwrap();
+        let out = layer.forward_seq(&x, None, None, true).unwrap();
+        let d = Tensor::from_vec(out.output.shape(), vec![1e3; out.output.len()]).unwrap();
+        layer.backward_seq(&d, None).unwrap();
+        layer.forward_seq(&x, None, None, false).unwrap();
+        for c in layer.cells_mut() {
+            c.core_mut().params.zero_grad();
+        }
+    }
+
     #[test]
-    fn row_blocks_do_not_change_results() {
+    fn row_blocks_and_reused_buffers_do_not_change_results() {
         let stacks = [
             vec![
                 CellConfig::lstm(5, 8).dropout(0.2, 0.3),
@@ -1158,7 +1202,14 @@ mod tests {
                 };
                 let base = pass(&mut build(1), 20, 6);
                 for blocks in [2, 3] {
-                    let split = pass(&mut build(blocks), 20, 6);
+                    // Earlier passes of other shapes leave stale values in the
+                    // reused buffers: they must not leak into this one.
+                    let mut layer = build(blocks);
+                    let masks = layer.rng.clone();
+                    dirty(&mut layer, 24, 7);
+                    dirty(&mut layer, 12, 3);
+                    layer.rng = masks;
+                    let split = pass(&mut layer, 20, 6);
                     assert_eq!(base.len(), split.len());
                     for (i, (a, b)) in split.iter().zip(&base).enumerate() {
                         assert!(
