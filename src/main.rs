@@ -6,6 +6,7 @@ mod cli;
 use clap::Parser;
 
 fn main() {
+    gated::memory::request_huge_pages();
     gated::memory::retain_freed_memory();
     let args = cli::Cli::parse();
     if let Err(e) = cli::run(args) {
