@@ -70,6 +70,16 @@ impl AlignedBuf {
         self.len = len;
     }
 
+    /// Makes the buffer `len` floats long for a caller that writes all of
+    /// them: the allocation is reused as it is, stale contents and all.
+    pub fn resize_for_overwrite(&mut self, len: usize) {
+        if self.offset + len <= self.raw.len() {
+            self.len = len;
+        } else {
+            self.resize_zeroed(len);
+        }
+    }
+
     /// Grows the buffer to at least `len` floats without clearing it.
     fn reserve_len(&mut self, len: usize) {
         if self.len < len {

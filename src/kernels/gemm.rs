@@ -305,7 +305,8 @@ impl PackedB {
     pub fn pack(&mut self, tb: Trans, k: usize, n: usize, b: &[f32], ldb: usize) {
         self.k = k;
         self.n = n;
-        self.data.resize_zeroed(n.div_ceil(NR) * k * NR);
+        // pack_b writes every float of the panels, padding included.
+        self.data.resize_for_overwrite(n.div_ceil(NR) * k * NR);
         let view = super::blocked::View::new(b.as_ptr(), ldb, tb);
         let (rows, cols) = match tb {
             Trans::N => (k, n),
@@ -426,6 +427,10 @@ mod packed_tests {
     #[test]
     fn packed_matches_sgemm_every_shape_and_level() {
         let mut rng = Rng::new(2);
+        // One buffer, first filled with NaNs: every pack must overwrite all
+        // it uses, the padding of partial panels included.
+        let mut p = PackedB::default();
+        p.pack(Trans::N, 200, 600, &vec![f32::NAN; 200 * 600], 600);
         for &(m, n, k) in &[
             (1, 1, 1),
             (3, 17, 5),
@@ -438,7 +443,6 @@ mod packed_tests {
                 let b: Vec<f32> = (0..k * n).map(|_| rng.normal()).collect();
                 let c0: Vec<f32> = (0..m * (n + 3)).map(|_| rng.normal()).collect();
                 let ldb = if tb == Trans::N { n } else { k };
-                let mut p = PackedB::default();
                 p.pack(tb, k, n, &b, ldb);
                 for acc in [false, true] {
                     let mut want = c0.clone();
