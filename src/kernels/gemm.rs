@@ -2,11 +2,13 @@
 //! (or [`sgemm_packed`] for a right-hand side packed once), so the backend can
 //! be swapped and measured in one place.
 //!
-//! Backends, chosen per call: on CPUs with AVX-512 F, the blocked kernel of
-//! [`super::blocked`] (hand-written, split over [`threads`] threads, results
-//! independent of the thread count); for single-row and tiny products, and on
-//! every other CPU, the pure-Rust `gemm` crate (AVX2/scalar kernels, which
-//! need no copying). `GATED_NO_BLOCKED=1` turns the blocked kernel off for
+//! Backends, chosen per call: a single row times a transposed matrix (every
+//! layer at batch 1, as in generation) is a set of dot products over the
+//! weights' rows (`super::gemv`, any CPU); on CPUs with AVX-512 F, the
+//! blocked kernel of [`super::blocked`] (hand-written, split over [`threads`]
+//! threads, results independent of the thread count); for the remaining
+//! small products, and on every other CPU, the pure-Rust `gemm` crate
+//! (AVX2/scalar kernels, which need no copying). `GATED_NO_BLOCKED=1` turns the blocked kernel off for
 //! comparisons.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,8 +64,8 @@ fn blocked_threads(m: usize, n: usize, k: usize) -> usize {
     }
 }
 
-/// The same for the `gemm` crate's matrix-vector products (generation at
-/// batch 1 reads megabytes of weights per step; two cores read faster).
+/// The same for the `gemm` crate's products (on CPUs without AVX-512 they
+/// include the large ones).
 const CRATE_PARALLEL_MIN_MACS: usize = 1 << 20;
 
 /// `C = alpha * op(A) * op(B) + beta * C`, all row-major.
@@ -119,6 +121,11 @@ pub fn sgemm(
         "sgemm: B too short"
     );
 
+    if m == 1 && ta == Trans::N && tb == Trans::T {
+        // One row times a transposed matrix: dot products with B's rows.
+        super::gemv::gemv_rows(n, k, alpha, a, b, ldb, beta, c);
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if use_blocked(m, n, k) {
         use super::blocked::{gemm, BSource, Out, View};
@@ -177,9 +184,9 @@ pub fn sgemm(
 }
 
 /// Whether the blocked AVX-512 kernel takes this product: the CPU has AVX-512
-/// and the product is big enough to repay packing both operands. Tiny and
-/// single-row products (matrix-vector, as in generation) go to the `gemm`
-/// crate, which handles them without copying.
+/// and the product is big enough to repay packing both operands. Tiny
+/// products and the other single-row ones go to the `gemm` crate, which
+/// handles them without copying.
 #[cfg(target_arch = "x86_64")]
 fn use_blocked(m: usize, n: usize, k: usize) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();

@@ -4,4 +4,5 @@
 pub mod act;
 pub(crate) mod blocked;
 pub mod gemm;
+mod gemv;
 pub mod simd;
