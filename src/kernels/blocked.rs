@@ -32,8 +32,8 @@ const MC: usize = 192;
 /// 3200 x 4096 x 1024: +6 to +11 % on two threads, +11 to +60 % on one.
 /// Eleven panels rather than ten: 512 columns (each thread's share of C's and
 /// D's weight-gradient products) fit one block, so a packed A is packed once
-/// instead of twice (C's step 5-12 % and D's 0-4 % shorter, three alternating
-/// rounds).
+/// instead of twice (three alternating rounds: C's step -12 %, -7 %, +5 %;
+/// D's -4 %, 0 %, -3 %).
 const NC: usize = 48 * 11;
 
 /// A 64-byte aligned, reusable f32 buffer: packed panels are read with full

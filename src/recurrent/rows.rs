@@ -97,8 +97,8 @@ const MIN_BLOCK_ROWS: usize = 8;
 /// Blocks for a pass over `batch` rows. Fixed rather than one per thread so
 /// that results do not depend on the thread count (one thread runs the blocks
 /// in turn; more than two share the products of each block). Measured on 2
-/// cores: C's step -17 %, B's -10 %, D's -3 %; one thread unchanged within
-/// the noise. `GATED_RNN_BLOCKS=n` overrides it (for measurements).
+/// cores (two alternating rounds): C's step -17 %, B's -11 %, B-GRU's -20 %,
+/// D's -3 %; on one thread B and C unchanged within the noise. `GATED_RNN_BLOCKS=n` overrides it (for measurements).
 pub(super) fn block_count(batch: usize) -> usize {
     static FORCED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     let forced = *FORCED.get_or_init(|| {
