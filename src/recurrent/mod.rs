@@ -23,6 +23,7 @@ mod pool;
 mod rnn;
 mod rows;
 mod simple;
+mod time_loop;
 
 pub use bidirectional::{Bidirectional, MergeMode};
 pub use builder::{Gru, Lstm, RnnBuilder, SimpleRnn, StackedRnnCells};

@@ -1,0 +1,294 @@
+//! The time loops of the RNN driver ([`super::Rnn`]): one row block's
+//! forward steps and reverse (BPTT) steps, over that block's slices of the
+//! driver's buffers (see [`super::rows`]). The driver prepares the buffers,
+//! runs the blocks on their threads and does the whole-sequence GEMMs.
+
+use super::cell::{Cell, StepBackward, StepForward};
+
+/// One row block's share of a cell's forward buffers (see [`super::rows`]).
+pub(super) struct CellRows<'a> {
+    pub(super) xs: &'a mut [f32],
+    pub(super) h_rec: &'a mut [f32],
+    pub(super) hs: &'a mut [f32],
+    pub(super) cs: &'a mut [f32],
+    pub(super) cache: &'a mut [f32],
+    pub(super) in_mask: Option<&'a [f32]>,
+    pub(super) rec_mask: Option<&'a [f32]>,
+}
+
+/// One row block of the forward pass: its rows of every buffer.
+pub(super) struct ForwardBlock<'a> {
+    pub(super) rows: usize,
+    pub(super) cells: Vec<CellRows<'a>>,
+    pub(super) xw0: &'a [f32],
+    pub(super) y: &'a mut [f32],
+    pub(super) mask: Option<&'a [f32]>,
+}
+
+/// The forward time loop over one row block.
+pub(super) fn forward_block(
+    cells: &[Box<dyn Cell>],
+    steps: usize,
+    training: bool,
+    block: ForwardBlock<'_>,
+) {
+    let ForwardBlock {
+        rows: batch,
+        cells: mut tapes,
+        xw0,
+        y,
+        mask,
+    } = block;
+    let top = cells.len() - 1;
+    let max_gw = cells
+        .iter()
+        .map(|c| c.config().gate_width())
+        .max()
+        .unwrap_or(0);
+    let mut scratch = vec![0.0; batch * max_gw];
+    let mut xw_step = vec![0.0; batch * max_gw];
+    for t in 0..steps {
+        for (k, cell) in cells.iter().enumerate() {
+            let (i, h, gw) = (cell.input_size(), cell.units(), cell.config().gate_width());
+            let bh = batch * h;
+            // Input projection of this step for cells above the first.
+            if k > 0 {
+                let (below, this) = tapes.split_at_mut(k);
+                let x_in = &below[k - 1].hs[(t + 1) * batch * i..][..batch * i];
+                let xs_t = &mut this[0].xs[t * batch * i..][..batch * i];
+                xs_t.copy_from_slice(x_in);
+                if let Some(m) = this[0].in_mask {
+                    xs_t.iter_mut().zip(m).for_each(|(v, m)| *v *= m);
+                }
+                cell.core().project_input(
+                    xs_t,
+                    batch,
+                    &mut xw_step[..batch * gw],
+                    !cell.separate_recurrent_grad(),
+                );
+            }
+            let tape = &mut tapes[k];
+            if let Some(m) = tape.rec_mask {
+                let h_prev = &tape.hs[t * bh..][..bh];
+                let dst = &mut tape.h_rec[t * bh..][..bh];
+                for ((d, &hp), &mv) in dst.iter_mut().zip(h_prev).zip(m) {
+                    *d = hp * mv;
+                }
+            }
+            let (hs_prev, hs_next) = tape.hs.split_at_mut((t + 1) * bh);
+            let h_prev = &hs_prev[t * bh..];
+            let h_next = &mut hs_next[..bh];
+            let (c_prev, c_next): (&[f32], &mut [f32]) = if tape.cs.is_empty() {
+                (&[], &mut [])
+            } else {
+                let (a, b) = tape.cs.split_at_mut((t + 1) * bh);
+                (&a[t * bh..], &mut b[..bh])
+            };
+            let h_rec: &[f32] = if tape.h_rec.is_empty() {
+                h_prev
+            } else {
+                &tape.h_rec[t * bh..][..bh]
+            };
+            let xw: &[f32] = if k == 0 {
+                &xw0[t * batch * gw..][..batch * gw]
+            } else {
+                &xw_step[..batch * gw]
+            };
+            let cw = cell.cache_width();
+            cell.step(StepForward {
+                batch,
+                xw,
+                h_rec,
+                h_prev,
+                c_prev,
+                h: h_next,
+                c: c_next,
+                cache: &mut tape.cache[if training { t } else { 0 } * batch * cw..][..batch * cw],
+                scratch: &mut scratch[..batch * gw],
+            });
+            // Masked rows keep their state.
+            if let Some(m) = mask {
+                for b in 0..batch {
+                    if m[t * batch + b] == 0.0 {
+                        h_next[b * h..][..h].copy_from_slice(&h_prev[b * h..][..h]);
+                        if !c_next.is_empty() {
+                            c_next[b * h..][..h].copy_from_slice(&c_prev[b * h..][..h]);
+                        }
+                    }
+                }
+            }
+            if k == top {
+                for b in 0..batch {
+                    let live = mask.is_none_or(|m| m[t * batch + b] != 0.0);
+                    let dst = t * bh + b * h;
+                    if live {
+                        y[dst..dst + h].copy_from_slice(&h_next[b * h..][..h]);
+                    } else if t > 0 {
+                        y.copy_within(dst - bh..dst - bh + h, dst);
+                    } else {
+                        y[dst..dst + h].fill(0.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One row block's share of a cell's backward buffers: its gradients
+/// (written) and its part of the forward record.
+pub(super) struct CellGradRows<'a> {
+    pub(super) dxw: &'a mut [f32],
+    pub(super) drec: &'a mut [f32],
+    /// The running d(loss)/d(h) and d(loss)/d(c), `[rows, H]`.
+    pub(super) dh: &'a mut [f32],
+    pub(super) dc: &'a mut [f32],
+    pub(super) hs: &'a [f32],
+    pub(super) cs: &'a [f32],
+    pub(super) h_rec: &'a [f32],
+    pub(super) cache: &'a [f32],
+    pub(super) in_mask: Option<&'a [f32]>,
+    pub(super) rec_mask: Option<&'a [f32]>,
+}
+
+/// One row block of the backward pass.
+pub(super) struct BackwardBlock<'a> {
+    pub(super) rows: usize,
+    pub(super) cells: Vec<CellGradRows<'a>>,
+    pub(super) dy: &'a [f32],
+    pub(super) mask: Option<&'a [f32]>,
+}
+
+/// The reverse time loop over one row block: gate gradients of every step and
+/// the running state gradients.
+pub(super) fn backward_block(cells: &[Box<dyn Cell>], steps: usize, block: BackwardBlock<'_>) {
+    let BackwardBlock {
+        rows: batch,
+        cells: mut g,
+        dy,
+        mask,
+    } = block;
+    let cells_n = cells.len();
+    let top = cells_n - 1;
+    let h_top = cells[top].units();
+    let max_h = cells.iter().map(|c| c.units()).max().unwrap_or(0);
+    let max_gw = cells
+        .iter()
+        .map(|c| c.config().gate_width())
+        .max()
+        .unwrap_or(0);
+    let max_i = cells.iter().map(|c| c.input_size()).max().unwrap_or(0);
+    let (mut dh_prev, mut dc_prev, mut dh_rec) = (
+        vec![0.0; batch * max_h],
+        vec![0.0; batch * max_h],
+        vec![0.0; batch * max_h],
+    );
+    let (mut pass_h, mut pass_c) = (vec![0.0; batch * max_h], vec![0.0; batch * max_h]);
+    let mut scratch = vec![0.0; batch * max_gw];
+    let mut dxin = vec![0.0; batch * max_i];
+    let mut carry = vec![0.0; batch * h_top];
+    let live = |t: usize, b: usize| mask.is_none_or(|m| m[t * batch + b] != 0.0);
+
+    for t in (0..steps).rev() {
+        // Output gradient; at a masked step it flows to the previous output.
+        for b in 0..batch {
+            let dyb = &dy[(t * batch + b) * h_top..][..h_top];
+            let c = &mut carry[b * h_top..][..h_top];
+            if live(t, b) {
+                let d = &mut g[top].dh[b * h_top..][..h_top];
+                for j in 0..h_top {
+                    d[j] += dyb[j] + c[j];
+                    c[j] = 0.0;
+                }
+            } else {
+                c.iter_mut().zip(dyb).for_each(|(c, g)| *c += g);
+            }
+        }
+        for k in (0..cells_n).rev() {
+            let cell = &cells[k];
+            let (i, h, gw, cw) = (
+                cell.input_size(),
+                cell.units(),
+                cell.config().gate_width(),
+                cell.cache_width(),
+            );
+            let bh = batch * h;
+            let has_c = cell.state_count() == 2;
+            let gk = &mut g[k];
+            // Masked rows: the state passed straight through this step.
+            if mask.is_some() {
+                for b in 0..batch {
+                    let r = b * h..(b + 1) * h;
+                    if live(t, b) {
+                        pass_h[r.clone()].iter_mut().for_each(|v| *v = 0.0);
+                        pass_c[r].iter_mut().for_each(|v| *v = 0.0);
+                    } else {
+                        pass_h[r.clone()].copy_from_slice(&gk.dh[r.clone()]);
+                        gk.dh[r.clone()].iter_mut().for_each(|v| *v = 0.0);
+                        if has_c {
+                            pass_c[r.clone()].copy_from_slice(&gk.dc[r.clone()]);
+                            gk.dc[r].iter_mut().for_each(|v| *v = 0.0);
+                        }
+                    }
+                }
+            }
+            let h_prev = &gk.hs[t * bh..][..bh];
+            let h_rec = if gk.h_rec.is_empty() {
+                h_prev
+            } else {
+                &gk.h_rec[t * bh..][..bh]
+            };
+            let (c_prev, dc_prev_s): (&[f32], &mut [f32]) = if has_c {
+                (&gk.cs[t * bh..][..bh], &mut dc_prev[..bh])
+            } else {
+                (&[], &mut [])
+            };
+            let drec_t: &mut [f32] = if gk.drec.is_empty() {
+                &mut []
+            } else {
+                &mut gk.drec[t * batch * gw..][..batch * gw]
+            };
+            cell.step_backward(StepBackward {
+                batch,
+                dh: gk.dh,
+                dc: gk.dc,
+                h_rec,
+                h_prev,
+                c_prev,
+                h: &gk.hs[(t + 1) * bh..][..bh],
+                cache: &gk.cache[t * batch * cw..][..batch * cw],
+                dxw: &mut gk.dxw[t * batch * gw..][..batch * gw],
+                drec: drec_t,
+                dh_prev: &mut dh_prev[..bh],
+                dc_prev: dc_prev_s,
+                dh_rec: &mut dh_rec[..bh],
+                scratch: &mut scratch[..batch * gw],
+            });
+            // New running gradients w.r.t. the state before this step.
+            for idx in 0..bh {
+                let through_rec = dh_rec[idx] * gk.rec_mask.map_or(1.0, |m| m[idx]);
+                let passed = if mask.is_some() { pass_h[idx] } else { 0.0 };
+                gk.dh[idx] = dh_prev[idx] + through_rec + passed;
+            }
+            if has_c {
+                for idx in 0..bh {
+                    let passed = if mask.is_some() { pass_c[idx] } else { 0.0 };
+                    gk.dc[idx] = dc_prev[idx] + passed;
+                }
+            }
+            // Into the output of the cell below at this step.
+            if k > 0 {
+                let d_in = &mut dxin[..batch * i];
+                cell.core()
+                    .input_grad(&gk.dxw[t * batch * gw..][..batch * gw], batch, d_in);
+                if let Some(m) = gk.in_mask {
+                    d_in.iter_mut().zip(m).for_each(|(d, m)| *d *= m);
+                }
+                g[k - 1]
+                    .dh
+                    .iter_mut()
+                    .zip(d_in.iter())
+                    .for_each(|(a, b)| *a += b);
+            }
+        }
+    }
+}
