@@ -18,27 +18,30 @@ impl BufferPool {
         if len == 0 {
             return Vec::new();
         }
-        // The smallest spare that is big enough, else the biggest one (grown).
+        // The smallest spare that is big enough; else a new buffer, and the
+        // biggest spare (too small) goes back to the allocator.
         let fit = self
             .spare
             .iter()
             .enumerate()
             .filter(|(_, v)| v.capacity() >= len)
             .min_by_key(|(_, v)| v.capacity())
-            .or_else(|| {
-                self.spare
-                    .iter()
-                    .enumerate()
-                    .max_by_key(|(_, v)| v.capacity())
-            })
             .map(|(i, _)| i);
-        let mut v = fit.map(|i| self.spare.swap_remove(i)).unwrap_or_default();
-        if v.len() >= len {
-            v.truncate(len);
-        } else {
-            v.resize(len, 0.0);
+        match fit {
+            Some(i) => {
+                let mut v = self.spare.swap_remove(i);
+                // Within the capacity: no reallocation; only a grown tail is written.
+                v.resize(len, 0.0);
+                v
+            }
+            None => {
+                let biggest = (0..self.spare.len()).max_by_key(|&i| self.spare[i].capacity());
+                if let Some(i) = biggest {
+                    self.spare.swap_remove(i);
+                }
+                vec![0.0; len]
+            }
         }
-        v
     }
 
     /// A buffer of `len` zeros.
@@ -67,8 +70,15 @@ mod tests {
         pool.give(vec![2.0; 10]);
         let small = pool.take_uninit(8);
         assert_eq!((small.len(), small[0]), (8, 2.0));
-        let big = pool.take_uninit(150);
-        assert_eq!((big.len(), big[0]), (150, 1.0));
+        let big = pool.take_uninit(90);
+        assert_eq!((big.len(), big[0]), (90, 1.0));
+        pool.give(vec![3.0; 4]);
+        assert_eq!(
+            pool.take_uninit(150),
+            vec![0.0; 150],
+            "none fits: a new buffer"
+        );
+        assert!(pool.spare.is_empty(), "the too-small spare was dropped");
         assert_eq!(pool.take_zeroed(5), vec![0.0; 5]);
         assert!(pool.take_uninit(0).is_empty());
     }
