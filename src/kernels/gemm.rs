@@ -5,7 +5,7 @@
 //! Backends, chosen per call: a single row times a transposed matrix (every
 //! layer at batch 1, as in generation) is a set of dot products over the
 //! weights' rows (`super::gemv`, any CPU); on CPUs with AVX-512 F, the
-//! blocked kernel of [`super::blocked`] (hand-written, split over [`threads`]
+//! blocked kernel of `super::blocked` (hand-written, split over [`threads`]
 //! threads, results independent of the thread count); for the remaining
 //! small products, and on every other CPU, the pure-Rust `gemm` crate
 //! (AVX2/scalar kernels, which need no copying). `GATED_NO_BLOCKED=1` turns the blocked kernel off for

@@ -65,16 +65,17 @@ pub struct RnnGrads {
     pub d_initial: Vec<CellState>,
 }
 
-/// Per-cell forward record kept for BPTT.
+/// Per-cell forward record kept for BPTT. Per-step buffers are in the inside
+/// order (row blocks, then time; see [`super::rows`]); masks are batch-first.
 #[derive(Debug, Clone)]
 struct CellTape {
-    /// The cell's inputs after dropout `[T*B, I]` (inside order, see [`super::rows`]).
+    /// The cell's inputs after dropout `[T*B, I]`.
     xs: Vec<f32>,
     /// Input dropout mask `[B, I]` (already scaled by 1/(1-p)).
     in_mask: Option<Vec<f32>>,
     /// Recurrent dropout mask `[B, H]`.
     rec_mask: Option<Vec<f32>>,
-    /// Hidden states `[(T+1)*B*H]`, the initial one first.
+    /// Hidden states `[(T+1)*B*H]`, each block's initial states first.
     hs: Vec<f32>,
     /// Cell states like `hs`, or empty.
     cs: Vec<f32>,
