@@ -434,8 +434,9 @@ mod packed_tests {
     #[test]
     fn packed_matches_sgemm_every_shape_and_level() {
         let mut rng = Rng::new(2);
-        // One buffer, first filled with NaNs: every pack must overwrite all
-        // it uses, the padding of partial panels included.
+        // One buffer, first filled with NaNs: every pack must overwrite the
+        // values it uses (a stale NaN would poison the products; the padding
+        // of a partial panel only meets masked-off columns).
         let mut p = PackedB::default();
         p.pack(Trans::N, 200, 600, &vec![f32::NAN; 200 * 600], 600);
         for &(m, n, k) in &[

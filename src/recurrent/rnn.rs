@@ -17,7 +17,7 @@ use super::config::CellConfig;
 use super::pool::BufferPool;
 use super::rows::{self, RowLayout};
 use super::time_loop::{
-    backward_block, forward_block, BackwardBlock, CellGradRows, CellRows, ForwardBlock,
+    backward_block, copy_masked, forward_block, BackwardBlock, CellGradRows, CellRows, ForwardBlock,
 };
 use crate::layers::{Flow, Layer, Shape};
 use crate::params::Params;
@@ -381,14 +381,8 @@ impl Rnn {
             for t in 0..steps {
                 let src = &x.data()[(b * steps + src_t(t)) * in0..][..in0];
                 let dst = &mut xs0[layout.row(t, b) * in0..][..in0];
-                match &tapes[0].in_mask {
-                    Some(m) => dst
-                        .iter_mut()
-                        .zip(src)
-                        .zip(&m[b * in0..][..in0])
-                        .for_each(|((d, s), m)| *d = s * m),
-                    None => dst.copy_from_slice(src),
-                }
+                let mask = tapes[0].in_mask.as_deref().map(|m| &m[b * in0..][..in0]);
+                copy_masked(dst, src, mask);
             }
         }
         tapes[0].xs = xs0;
@@ -725,14 +719,7 @@ impl Rnn {
                 };
                 let src = &dxs[layout.row(t, b) * in0..][..in0];
                 let dst = &mut dx[(b * steps + st) * in0..][..in0];
-                match in_mask {
-                    Some(m) => dst
-                        .iter_mut()
-                        .zip(src)
-                        .zip(&m[b * in0..][..in0])
-                        .for_each(|((d, s), m)| *d = s * m),
-                    None => dst.copy_from_slice(src),
-                }
+                copy_masked(dst, src, in_mask.map(|m| &m[b * in0..][..in0]));
             }
         }
         self.pool.give(dxs);

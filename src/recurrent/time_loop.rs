@@ -5,6 +5,18 @@
 
 use super::cell::{Cell, StepBackward, StepForward};
 
+/// `dst = src`, times a dropout mask of the same length when there is one.
+pub(super) fn copy_masked(dst: &mut [f32], src: &[f32], mask: Option<&[f32]>) {
+    match mask {
+        Some(m) => dst
+            .iter_mut()
+            .zip(src)
+            .zip(m)
+            .for_each(|((d, s), m)| *d = s * m),
+        None => dst.copy_from_slice(src),
+    }
+}
+
 /// One row block's share of a cell's forward buffers (see [`super::rows`]).
 pub(super) struct CellRows<'a> {
     pub(super) xs: &'a mut [f32],
@@ -56,10 +68,7 @@ pub(super) fn forward_block(
                 let (below, this) = tapes.split_at_mut(k);
                 let x_in = &below[k - 1].hs[(t + 1) * batch * i..][..batch * i];
                 let xs_t = &mut this[0].xs[t * batch * i..][..batch * i];
-                xs_t.copy_from_slice(x_in);
-                if let Some(m) = this[0].in_mask {
-                    xs_t.iter_mut().zip(m).for_each(|(v, m)| *v *= m);
-                }
+                copy_masked(xs_t, x_in, this[0].in_mask);
                 cell.core().project_input(
                     xs_t,
                     batch,
