@@ -129,6 +129,9 @@ pub struct Out {
     pub ld: usize,
     /// `C = alpha A B + beta C`; `beta == 0` ignores the old contents.
     pub beta: f32,
+    /// A row of `n` values added to every row of C (a layer's bias, fused
+    /// into the stores instead of a pass of its own), or null for none.
+    pub bias: *const f32,
 }
 
 // SAFETY: the pointers are only dereferenced inside `gemm`, whose caller
@@ -311,7 +314,11 @@ unsafe fn gemm_part(
                 // A prepacked B (the recurrent weights of the per-step products)
                 // comes from L3 or memory: fetch it ahead of the hardware prefetcher.
                 let prefetch = matches!(b, BSource::Prepacked(_));
-                let beta = if pc == 0 { c.beta } else { 1.0 };
+                let (beta, bias) = if pc == 0 {
+                    (c.beta, c.bias)
+                } else {
+                    (1.0, std::ptr::null())
+                };
                 let mut ic = rows.start;
                 while ic < rows.end {
                     let mc = MC.min(rows.end - ic);
@@ -336,8 +343,9 @@ unsafe fn gemm_part(
                             let ncols = NR.min(jc + nc - j);
                             let bp = bbase.add(jp * bstride);
                             let cp = c.ptr.add(i * c.ld + j);
+                            let bias = if bias.is_null() { bias } else { bias.add(j) };
                             avx512::kernel(
-                                kc, panel, a_rs, bp, cp, c.ld, nrows, ncols, beta, prefetch,
+                                kc, panel, a_rs, bp, cp, c.ld, nrows, ncols, beta, bias, prefetch,
                             );
                         }
                     }
@@ -363,7 +371,8 @@ mod avx512 {
         }
     }
 
-    /// `C[rows, cols] = A panel * B panel (+ beta C)` for one `MR x NR` block.
+    /// `C[rows, cols] = A panel * B panel (+ bias) (+ beta C)` for one `MR x NR`
+    /// block; `bias` (null for none) points at the block's first column.
     /// The A panel is packed (`kc x MR`, when `a_rs == 0`) or `rows` rows of a
     /// row-major matrix with row stride `a_rs`.
     ///
@@ -384,20 +393,21 @@ mod avx512 {
         rows: usize,
         cols: usize,
         beta: f32,
+        bias: *const f32,
         prefetch: bool,
     ) {
         let m = [mask(cols, 0), mask(cols, 16), mask(cols, 32)];
         macro_rules! dispatch {
             ($direct:literal, $pf:literal) => {
                 match rows {
-                    8 => block::<8, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta),
-                    7 => block::<7, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta),
-                    6 => block::<6, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta),
-                    5 => block::<5, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta),
-                    4 => block::<4, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta),
-                    3 => block::<3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta),
-                    2 => block::<2, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta),
-                    _ => block::<1, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta),
+                    8 => block::<8, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    7 => block::<7, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    6 => block::<6, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    5 => block::<5, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    4 => block::<4, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    3 => block::<3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    2 => block::<2, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    _ => block::<1, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
                 }
             };
         }
@@ -429,6 +439,7 @@ mod avx512 {
         ldc: usize,
         m: [u16; 3],
         beta: f32,
+        bias: *const f32,
     ) {
         // C's rows are far apart (a TLB page or more): fetch the block now so
         // that the misses overlap the multiply instead of stalling the stores.
@@ -465,6 +476,15 @@ mod avx512 {
             }
             a = a.wrapping_add(MR);
             b = b.add(NR);
+        }
+        if !bias.is_null() {
+            for (v, &mk) in m.iter().enumerate() {
+                // SAFETY: the mask covers only this block's real columns.
+                let bv = _mm512_maskz_loadu_ps(mk, bias.wrapping_add(16 * v));
+                for acc in acc.iter_mut() {
+                    acc[v] = _mm512_add_ps(acc[v], bv);
+                }
+            }
         }
         let vbeta = _mm512_set1_ps(beta);
         for (r, acc) in acc.iter().enumerate() {
@@ -578,6 +598,7 @@ mod tests {
                             ptr: c.as_mut_ptr(),
                             ld: ldc,
                             beta,
+                            bias: std::ptr::null(),
                         };
                         // SAFETY: AVX-512 checked; the views and C cover the shapes.
                         unsafe { gemm(m, n, k, alpha, av, BSource::Strided(bv), out, threads) };
@@ -634,6 +655,7 @@ mod tests {
                         ptr: c1.as_mut_ptr(),
                         ld: n,
                         beta: 0.0,
+                        bias: std::ptr::null(),
                     },
                     threads,
                 );
@@ -648,6 +670,7 @@ mod tests {
                         ptr: c2.as_mut_ptr(),
                         ld: n,
                         beta: 0.0,
+                        bias: std::ptr::null(),
                     },
                     threads,
                 );

@@ -92,6 +92,81 @@ pub fn sgemm(
     c: &mut [f32],
     ldc: usize,
 ) {
+    let ab = Operands {
+        ta,
+        tb,
+        a,
+        lda,
+        b,
+        ldb,
+    };
+    product(m, n, k, alpha, ab, beta, None, c, ldc);
+}
+
+/// `C = op(A) * op(B) + bias`, with the row `bias` (`n` values) added to every
+/// row of C: a layer's `x W^T + b`. The blocked kernel adds the bias as it
+/// stores C, saving a pass over the output. Panics as [`sgemm`] does, and
+/// when `bias` is shorter than `n`.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_bias(
+    ta: Trans,
+    tb: Trans,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    bias: &[f32],
+    c: &mut [f32],
+    ldc: usize,
+) {
+    assert!(bias.len() >= n, "sgemm_bias: bias too short");
+    let ab = Operands {
+        ta,
+        tb,
+        a,
+        lda,
+        b,
+        ldb,
+    };
+    product(m, n, k, 1.0, ab, 0.0, Some(&bias[..n]), c, ldc);
+}
+
+/// The left and right operands of a product and how they are stored.
+#[derive(Clone, Copy)]
+struct Operands<'a> {
+    ta: Trans,
+    tb: Trans,
+    a: &'a [f32],
+    lda: usize,
+    b: &'a [f32],
+    ldb: usize,
+}
+
+/// `C = alpha op(A) op(B) + beta C (+ bias)`: the body of [`sgemm`] and
+/// [`sgemm_bias`].
+#[allow(clippy::too_many_arguments)]
+fn product(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    ab: Operands<'_>,
+    beta: f32,
+    bias: Option<&[f32]>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    let Operands {
+        ta,
+        tb,
+        a,
+        lda,
+        b,
+        ldb,
+    } = ab;
     if m == 0 || n == 0 {
         return;
     }
@@ -99,6 +174,21 @@ pub fn sgemm(
         ldc >= n && c.len() >= (m - 1) * ldc + n,
         "sgemm: C too short"
     );
+    let row_times_transposed = m == 1 && ta == Trans::N && tb == Trans::T;
+    let blocked = k > 0 && alpha != 0.0 && !row_times_transposed && use_blocked(m, n, k);
+    // Outside the blocked kernel the bias is written first and the product
+    // added to it.
+    let beta = match bias {
+        Some(bias) if !blocked => {
+            for row in c.chunks_mut(ldc).take(m) {
+                for (v, &b) in row[..n].iter_mut().zip(bias) {
+                    *v = if beta == 0.0 { b } else { b + beta * *v };
+                }
+            }
+            1.0
+        }
+        _ => beta,
+    };
     if k == 0 || alpha == 0.0 {
         scale_rows(c, m, n, ldc, beta);
         return;
@@ -121,13 +211,13 @@ pub fn sgemm(
         "sgemm: B too short"
     );
 
-    if m == 1 && ta == Trans::N && tb == Trans::T {
+    if row_times_transposed {
         // One row times a transposed matrix: dot products with B's rows.
         super::gemv::gemv_rows(n, k, alpha, a, b, ldb, beta, c);
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if use_blocked(m, n, k) {
+    if blocked {
         use super::blocked::{gemm, BSource, Out, View};
         let t = blocked_threads(m, n, k);
         // SAFETY: use_blocked checked for AVX-512; the asserts above bound every
@@ -144,6 +234,7 @@ pub fn sgemm(
                     ptr: c.as_mut_ptr(),
                     ld: ldc,
                     beta,
+                    bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
                 },
                 t,
             )
@@ -194,6 +285,12 @@ fn use_blocked(m: usize, n: usize, k: usize) -> bool {
     !off && m >= BLOCKED_MIN_ROWS
         && m * n * k >= BLOCKED_MIN_MACS
         && super::simd::level() == super::simd::Level::Avx512
+}
+
+/// Elsewhere there is no blocked kernel.
+#[cfg(not(target_arch = "x86_64"))]
+fn use_blocked(_m: usize, _n: usize, _k: usize) -> bool {
+    false
 }
 
 /// See [`use_blocked`].
@@ -265,6 +362,55 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn bias_is_added_once_on_every_path() {
+        // Shapes for the gemv path (m = 1), the gemm crate (tiny), and the
+        // blocked kernel with several depth blocks (k > 256: a bias added per
+        // block would show), partial panels and more than one column block.
+        let mut rng = Rng::new(9);
+        for &(m, n, k) in &[(1, 70, 33), (2, 3, 4), (37, 100, 300), (20, 1100, 40)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal()).collect();
+            let b: Vec<f32> = (0..n * k).map(|_| rng.normal()).collect();
+            let bias: Vec<f32> = (0..n).map(|_| 10.0 * rng.normal()).collect();
+            let prod = naive(Trans::N, Trans::T, m, n, k, &a, &b);
+            let ldc = n + 2;
+            for simd in [true, false] {
+                crate::kernels::simd::set_simd_enabled(simd);
+                for threads in [1, 2] {
+                    set_threads(threads);
+                    let mut c = vec![f32::NAN; m * ldc];
+                    sgemm_bias(
+                        Trans::N,
+                        Trans::T,
+                        m,
+                        n,
+                        k,
+                        &a,
+                        k,
+                        &b,
+                        k,
+                        &bias,
+                        &mut c,
+                        ldc,
+                    );
+                    for i in 0..m {
+                        for j in 0..n {
+                            let w = prod[i * n + j] + bias[j];
+                            let g = c[i * ldc + j];
+                            assert!(
+                                (g - w).abs() < 1e-4 * (1.0 + w.abs()),
+                                "{m}x{n}x{k} simd {simd} threads {threads} ({i},{j}): {g} vs {w}"
+                            );
+                        }
+                        assert!(c[i * ldc + n].is_nan(), "padding written");
+                    }
+                }
+            }
+            set_threads(1);
+            crate::kernels::simd::set_simd_enabled(true);
         }
     }
 
@@ -385,6 +531,7 @@ pub fn sgemm_packed(
                     ptr: c.as_mut_ptr(),
                     ld: ldc,
                     beta: if accumulate { 1.0 } else { 0.0 },
+                    bias: std::ptr::null(),
                 },
                 t,
             )

@@ -6,10 +6,11 @@
 //! masking, dropout, direction, stacking and the whole-sequence GEMMs.
 
 use super::config::CellConfig;
-use crate::kernels::gemm::{sgemm, sgemm_packed, PackedB, Trans};
+use crate::kernels::gemm::{sgemm, sgemm_bias, sgemm_packed, PackedB, Trans};
 use crate::params::{Params, SlotId};
 use crate::rng::Rng;
 use crate::Result;
+use std::borrow::Cow;
 
 /// Buffers of one forward step. `B` = batch, `H` = units, `GW` = gate width.
 pub struct StepForward<'a> {
@@ -137,6 +138,9 @@ struct RecurrentPacks {
     bwd: PackedB,
     fwd_ok: bool,
     bwd_ok: bool,
+    /// `bias_ih + bias_hh`, the bias of an input projection that folds both.
+    bias_sum: Vec<f32>,
+    bias_sum_ok: bool,
 }
 
 /// `GATED_NO_PACK=1` turns the packed per-step kernel off (for comparisons).
@@ -206,6 +210,13 @@ impl CellCore {
         let (h, gw) = (self.config.units, self.config.gate_width());
         let macs = batch * h * gw;
         self.clear_packs();
+        if let (Some(bi), Some(bh)) = (self.b_ih, self.b_hh) {
+            let (bi, bh) = (self.params.value(bi), self.params.value(bh));
+            let sum = &mut self.packs.bias_sum;
+            sum.clear();
+            sum.extend(bi.iter().zip(bh).map(|(a, b)| a + b));
+            self.packs.bias_sum_ok = true;
+        }
         if steps < 2 || macs < PACKED_MIN_MACS || packing_disabled() {
             return;
         }
@@ -223,20 +234,27 @@ impl CellCore {
     pub fn clear_packs(&mut self) {
         self.packs.fwd_ok = false;
         self.packs.bwd_ok = false;
+        self.packs.bias_sum_ok = false;
     }
 
     /// `xw [n, GW] = x [n, I] W_ih^T + bias_ih (+ bias_hh when `fold_bias_hh`)`.
     pub fn project_input(&self, x: &[f32], n: usize, xw: &mut [f32], fold_bias_hh: bool) {
         let (i, gw) = (self.config.input_size, self.config.gate_width());
         let w = self.params.value(self.w_ih);
-        sgemm(Trans::N, Trans::T, n, gw, i, 1.0, x, i, w, i, 0.0, xw, gw);
         let hh = if fold_bias_hh { self.b_hh } else { None };
-        for b in [self.b_ih, hh].into_iter().flatten() {
-            let bias = self.params.value(b);
-            for row in xw.chunks_exact_mut(gw).take(n) {
-                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+        let bias: Cow<'_, [f32]> = match (self.b_ih, hh) {
+            (Some(_), Some(_)) if self.packs.bias_sum_ok => Cow::Borrowed(&self.packs.bias_sum),
+            (Some(bi), Some(bh)) => {
+                let (bi, bh) = (self.params.value(bi), self.params.value(bh));
+                Cow::Owned(bi.iter().zip(bh).map(|(a, b)| a + b).collect())
             }
-        }
+            (Some(b), None) | (None, Some(b)) => Cow::Borrowed(self.params.value(b)),
+            (None, None) => {
+                sgemm(Trans::N, Trans::T, n, gw, i, 1.0, x, i, w, i, 0.0, xw, gw);
+                return;
+            }
+        };
+        sgemm_bias(Trans::N, Trans::T, n, gw, i, x, i, w, i, &bias, xw, gw);
     }
 
     /// `out [n, cols] = h [n, H] W_hh[rows]^T (+ bias_hh[rows])` for the gate
@@ -352,8 +370,14 @@ impl CellCore {
             i,
         );
         let hh = if bias_hh_folded { self.b_hh } else { None };
+        if self.b_ih.is_none() && hh.is_none() {
+            return;
+        }
+        // One pass over the gate gradients serves both biases.
+        let sums = column_sums(dxw, gw, n, 0, gw);
         for b in [self.b_ih, hh].into_iter().flatten() {
-            add_column_sums(dxw, gw, n, 0, gw, self.params.grad_mut(b));
+            let g = self.params.grad_mut(b);
+            g.iter_mut().zip(&sums).for_each(|(g, s)| *g += s);
         }
     }
 
@@ -406,10 +430,61 @@ pub(crate) fn add_column_sums(
     cols: usize,
     out: &mut [f32],
 ) {
-    for row in m.chunks(ld).take(n) {
-        out[..cols]
-            .iter_mut()
-            .zip(&row[first..first + cols])
-            .for_each(|(o, v)| *o += v);
+    let sums = column_sums(m, ld, n, first, cols);
+    out[..cols].iter_mut().zip(&sums).for_each(|(o, s)| *o += s);
+}
+
+/// Sums below this many values take one thread.
+const PARALLEL_SUM_MIN: usize = 1 << 18;
+
+/// `sum_r m[r, first + j]` for `j < cols`, over `n` rows of stride `ld`. Large
+/// matrices are split by columns between two threads, so each column is summed
+/// in the same order whatever the thread count.
+fn column_sums(m: &[f32], ld: usize, n: usize, first: usize, cols: usize) -> Vec<f32> {
+    let mut sums = vec![0.0; cols];
+    let sum_into = |out: &mut [f32], from: usize| {
+        for row in m.chunks(ld).take(n) {
+            let row = &row[first + from..][..out.len()];
+            out.iter_mut().zip(row).for_each(|(o, v)| *o += v);
+        }
+    };
+    if crate::kernels::gemm::threads() < 2 || n * cols < PARALLEL_SUM_MIN {
+        sum_into(&mut sums, 0);
+    } else {
+        let mid = (cols / 2).next_multiple_of(16).min(cols);
+        let (lo, hi) = sums.split_at_mut(mid);
+        rayon::join(|| sum_into(lo, 0), || sum_into(hi, mid));
+    }
+    sums
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::set_threads;
+
+    #[test]
+    fn column_sums_agree_for_any_thread_count() {
+        let mut rng = Rng::new(2);
+        // Large enough for the two-thread split, with an odd column count
+        // and a column offset inside a wider row.
+        let (n, ld, first, cols) = (300, 1003, 2, 999);
+        let m: Vec<f32> = (0..n * ld).map(|_| rng.normal()).collect();
+        let mut runs = Vec::new();
+        for threads in [1, 2] {
+            set_threads(threads);
+            let mut out = vec![1.0; cols];
+            add_column_sums(&m, ld, n, first, cols, &mut out);
+            runs.push(out);
+        }
+        set_threads(1);
+        assert_eq!(runs[0], runs[1], "thread counts differ");
+        for (j, &got) in runs[0].iter().enumerate() {
+            let want: f64 = 1.0 + (0..n).map(|r| m[r * ld + first + j] as f64).sum::<f64>();
+            assert!(
+                (got as f64 - want).abs() < 1e-3,
+                "column {j}: {got} vs {want}"
+            );
+        }
     }
 }

@@ -11,6 +11,7 @@
 
 use super::cell::{Cell, CellCore, StepBackward, StepForward};
 use super::config::{CellConfig, CellKind};
+use crate::kernels::act::{sigmoid_fast, tanh_fast, Activation};
 use crate::rng::Rng;
 use crate::{Error, Result};
 
@@ -105,6 +106,11 @@ impl Cell for LstmCell {
         // scratch [B, 4H] = h_rec W_hh^T; both biases were folded into xw.
         self.core
             .project_recurrent(io.h_rec, hu, io.batch, 0, gw, io.scratch, gw, false);
+        if (act, ract) == (Activation::Tanh, Activation::Sigmoid) {
+            let (pre, xw) = (&io.scratch[..io.batch * gw], io.xw);
+            forward_tanh_sigmoid(hu, pre, xw, io.c_prev, io.cache, io.c, io.h);
+            return;
+        }
         for b in 0..io.batch {
             let pre = &io.scratch[b * gw..(b + 1) * gw];
             let xw = &io.xw[b * gw..(b + 1) * gw];
@@ -135,15 +141,15 @@ impl Cell for LstmCell {
     }
 
     fn step_backward(&self, mut io: StepBackward<'_>) {
-        use crate::kernels::act::Activation;
         let (act, ract) = (
             self.core.config.activation,
             self.core.config.recurrent_activation,
         );
         let gw = 4 * self.core.config.units;
-        // Monomorphised for the default activations so that the loop vectorises.
+        // The default activations have a vectorised kernel.
         if (act, ract) == (Activation::Tanh, Activation::Sigmoid) {
-            self.gate_grads(&mut io, |y| 1.0 - y * y, |y| y * (1.0 - y));
+            let hu = self.core.config.units;
+            gate_grads_tanh_sigmoid(hu, io.cache, io.dh, io.dc, io.c_prev, io.dxw, io.dc_prev);
         } else {
             self.gate_grads(
                 &mut io,
@@ -174,5 +180,210 @@ impl Cell for LstmCell {
             4 * h_units,
             false,
         );
+    }
+}
+
+/// [`LstmCell::gate_grads`] for tanh and sigmoid over every row: one row of
+/// `units` values per `units` of `dh`.
+#[inline(always)]
+fn gate_grads_tanh_sigmoid_imp(
+    units: usize,
+    cache: &[f32],
+    dh: &[f32],
+    dc: &[f32],
+    c_prev: &[f32],
+    dxw: &mut [f32],
+    dc_prev: &mut [f32],
+) {
+    let hu = units;
+    let rows = dh
+        .chunks_exact(hu)
+        .zip(dc.chunks_exact(hu))
+        .zip(c_prev.chunks_exact(hu))
+        .zip(cache.chunks_exact(5 * hu))
+        .zip(dxw.chunks_exact_mut(4 * hu))
+        .zip(dc_prev.chunks_exact_mut(hu));
+    for (((((dh, dc), c_prev), cache), d), dc_prev) in rows {
+        // Equal lengths, stated once, so that the loop needs no bounds checks.
+        let (i, f, g) = (&cache[..hu], &cache[hu..2 * hu], &cache[2 * hu..3 * hu]);
+        let (o, ac) = (&cache[3 * hu..4 * hu], &cache[4 * hu..5 * hu]);
+        let (di, rest) = d.split_at_mut(hu);
+        let (df, rest) = rest.split_at_mut(hu);
+        let (dg, d_o) = rest.split_at_mut(hu);
+        let (d_o, dh, dc, c_prev) = (&mut d_o[..hu], &dh[..hu], &dc[..hu], &c_prev[..hu]);
+        let dc_prev = &mut dc_prev[..hu];
+        for j in 0..hu {
+            let dct = dc[j] + dh[j] * o[j] * (1.0 - ac[j] * ac[j]);
+            di[j] = dct * g[j] * (i[j] * (1.0 - i[j]));
+            df[j] = dct * c_prev[j] * (f[j] * (1.0 - f[j]));
+            dg[j] = dct * i[j] * (1.0 - g[j] * g[j]);
+            d_o[j] = dh[j] * ac[j] * (o[j] * (1.0 - o[j]));
+            dc_prev[j] = dct * f[j];
+        }
+    }
+}
+
+crate::kernels::simd::multiversion!(
+    /// The backward gate gradients of an LSTM with tanh and sigmoid
+    /// (vectorised): `dxw [B, 4H]` and `dc_prev [B, H]` from the cache.
+    fn gate_grads_tanh_sigmoid(
+        units: usize,
+        cache: &[f32],
+        dh: &[f32],
+        dc: &[f32],
+        c_prev: &[f32],
+        dxw: &mut [f32],
+        dc_prev: &mut [f32],
+    ) => gate_grads_tanh_sigmoid_imp
+);
+
+/// [`LstmCell::step`]'s pointwise part for tanh and sigmoid over every row:
+/// the gates from the two projections, the new states, and the cache.
+#[inline(always)]
+fn forward_tanh_sigmoid_imp(
+    units: usize,
+    pre: &[f32],
+    xw: &[f32],
+    c_prev: &[f32],
+    cache: &mut [f32],
+    c: &mut [f32],
+    h: &mut [f32],
+) {
+    let hu = units;
+    let rows = pre
+        .chunks_exact(4 * hu)
+        .zip(xw.chunks_exact(4 * hu))
+        .zip(c_prev.chunks_exact(hu))
+        .zip(cache.chunks_exact_mut(5 * hu))
+        .zip(c.chunks_exact_mut(hu).zip(h.chunks_exact_mut(hu)));
+    for ((((pre, xw), c_prev), cache), (c, h)) in rows {
+        let (gates, ac) = cache.split_at_mut(4 * hu);
+        for ((g, &p), &x) in gates.iter_mut().zip(pre).zip(xw) {
+            *g = p + x;
+        }
+        let (sig, rest) = gates.split_at_mut(2 * hu);
+        let (g, o) = rest.split_at_mut(hu);
+        sig.iter_mut().for_each(|v| *v = sigmoid_fast(*v));
+        g.iter_mut().for_each(|v| *v = tanh_fast(*v));
+        o.iter_mut().for_each(|v| *v = sigmoid_fast(*v));
+        let (i, f) = sig.split_at(hu);
+        let (g, o, ac, c_prev) = (&g[..hu], &o[..hu], &mut ac[..hu], &c_prev[..hu]);
+        let (c, h) = (&mut c[..hu], &mut h[..hu]);
+        for j in 0..hu {
+            c[j] = f[j] * c_prev[j] + i[j] * g[j];
+            ac[j] = tanh_fast(c[j]);
+            h[j] = o[j] * ac[j];
+        }
+    }
+}
+
+crate::kernels::simd::multiversion!(
+    /// The pointwise part of an LSTM step with tanh and sigmoid (vectorised):
+    /// gates `pre + xw` activated into the cache, `c`, `act(c)` and `h`.
+    fn forward_tanh_sigmoid(
+        units: usize,
+        pre: &[f32],
+        xw: &[f32],
+        c_prev: &[f32],
+        cache: &mut [f32],
+        c: &mut [f32],
+        h: &mut [f32],
+    ) => forward_tanh_sigmoid_imp
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::simd::set_simd_enabled;
+
+    fn random(rng: &mut Rng, len: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..len).map(|_| rng.uniform(lo, hi)).collect()
+    }
+
+    /// The vectorised forward kernel gives the bits of the generic step's
+    /// loops (activations through `apply_slice`), on every instruction set.
+    #[test]
+    fn forward_kernel_matches_the_generic_loops() {
+        let mut rng = Rng::new(5);
+        let (batch, hu) = (3, 37);
+        let pre = random(&mut rng, batch * 4 * hu, -4.0, 4.0);
+        let xw = random(&mut rng, batch * 4 * hu, -4.0, 4.0);
+        let c_prev = random(&mut rng, batch * hu, -2.0, 2.0);
+        let mut want_cache = vec![0.0; batch * 5 * hu];
+        let mut want_c = vec![0.0; batch * hu];
+        let mut want_h = vec![0.0; batch * hu];
+        for b in 0..batch {
+            let cache = &mut want_cache[b * 5 * hu..][..5 * hu];
+            for j in 0..4 * hu {
+                cache[j] = pre[b * 4 * hu + j] + xw[b * 4 * hu + j];
+            }
+            Activation::Sigmoid.apply_slice(&mut cache[..2 * hu]);
+            Activation::Tanh.apply_slice(&mut cache[2 * hu..3 * hu]);
+            Activation::Sigmoid.apply_slice(&mut cache[3 * hu..4 * hu]);
+            for j in 0..hu {
+                let c = cache[hu + j] * c_prev[b * hu + j] + cache[j] * cache[2 * hu + j];
+                want_c[b * hu + j] = c;
+                cache[4 * hu + j] = c;
+            }
+            Activation::Tanh.apply_slice(&mut cache[4 * hu..]);
+            for j in 0..hu {
+                want_h[b * hu + j] = cache[3 * hu + j] * cache[4 * hu + j];
+            }
+        }
+        for simd in [true, false] {
+            set_simd_enabled(simd);
+            let mut cache = vec![f32::NAN; batch * 5 * hu];
+            let mut c = vec![f32::NAN; batch * hu];
+            let mut h = vec![f32::NAN; batch * hu];
+            forward_tanh_sigmoid(hu, &pre, &xw, &c_prev, &mut cache, &mut c, &mut h);
+            assert_eq!(cache, want_cache, "simd {simd}");
+            assert_eq!((&c, &h), (&want_c, &want_h), "simd {simd}");
+        }
+        set_simd_enabled(true);
+    }
+
+    /// The vectorised backward kernel gives the bits of the generic
+    /// `gate_grads` with tanh and sigmoid, on every instruction set.
+    #[test]
+    fn backward_kernel_matches_the_generic_gate_grads() {
+        let mut rng = Rng::new(6);
+        let (batch, hu) = (3, 37);
+        let config = CellConfig::new(CellKind::Lstm, 4, hu);
+        let cell = LstmCell::new(config, "", &mut rng).unwrap();
+        let cache = random(&mut rng, batch * 5 * hu, -1.0, 1.0);
+        let dh = random(&mut rng, batch * hu, -1.0, 1.0);
+        let dc = random(&mut rng, batch * hu, -1.0, 1.0);
+        let c_prev = random(&mut rng, batch * hu, -2.0, 2.0);
+        let states = vec![0.0; batch * hu];
+        let mut want_dxw = vec![0.0; batch * 4 * hu];
+        let mut want_dc_prev = vec![0.0; batch * hu];
+        let (mut dh_prev, mut dh_rec) = (vec![0.0; batch * hu], vec![0.0; batch * hu]);
+        let mut scratch = vec![0.0; batch * 4 * hu];
+        let mut io = StepBackward {
+            batch,
+            dh: &dh,
+            dc: &dc,
+            h_rec: &states,
+            h_prev: &states,
+            c_prev: &c_prev,
+            h: &states,
+            cache: &cache,
+            dxw: &mut want_dxw,
+            drec: &mut [],
+            dh_prev: &mut dh_prev,
+            dc_prev: &mut want_dc_prev,
+            dh_rec: &mut dh_rec,
+            scratch: &mut scratch,
+        };
+        cell.gate_grads(&mut io, |y| 1.0 - y * y, |y| y * (1.0 - y));
+        for simd in [true, false] {
+            set_simd_enabled(simd);
+            let mut dxw = vec![f32::NAN; batch * 4 * hu];
+            let mut dc_prev = vec![f32::NAN; batch * hu];
+            gate_grads_tanh_sigmoid(hu, &cache, &dh, &dc, &c_prev, &mut dxw, &mut dc_prev);
+            assert_eq!(dxw, want_dxw, "simd {simd}");
+            assert_eq!(dc_prev, want_dc_prev, "simd {simd}");
+        }
+        set_simd_enabled(true);
     }
 }
