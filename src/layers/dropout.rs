@@ -109,14 +109,9 @@ impl Layer for Dropout {
         let Flow { mut x, mask } = input;
         let factors = if self.rate > 0.0 {
             let scale = 1.0 / (1.0 - self.rate);
+            // Branch-free: a coin flip per value defeats the branch predictor.
             let m: Vec<f32> = (0..x.len())
-                .map(|_| {
-                    if self.rng.next_f32() >= self.rate {
-                        scale
-                    } else {
-                        0.0
-                    }
-                })
+                .map(|_| f32::from(u8::from(self.rng.next_f32() >= self.rate)) * scale)
                 .collect();
             x.data_mut().iter_mut().zip(&m).for_each(|(v, f)| *v *= f);
             Some(m)
