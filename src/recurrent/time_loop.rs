@@ -272,16 +272,30 @@ pub(super) fn backward_block(cells: &[Box<dyn Cell>], steps: usize, block: Backw
                 dh_rec: &mut dh_rec[..bh],
                 scratch: &mut scratch[..batch * gw],
             });
-            // New running gradients w.r.t. the state before this step.
-            for idx in 0..bh {
-                let through_rec = dh_rec[idx] * gk.rec_mask.map_or(1.0, |m| m[idx]);
-                let passed = if mask.is_some() { pass_h[idx] } else { 0.0 };
-                gk.dh[idx] = dh_prev[idx] + through_rec + passed;
+            // New running gradients w.r.t. the state before this step (one
+            // loop per case, so that each is a plain vector loop).
+            let dh = &mut gk.dh[..bh];
+            let (dh_prev, dh_rec) = (&dh_prev[..bh], &dh_rec[..bh]);
+            match gk.rec_mask {
+                Some(m) => {
+                    for (((d, &p), &r), &m) in dh.iter_mut().zip(dh_prev).zip(dh_rec).zip(m) {
+                        *d = p + r * m;
+                    }
+                }
+                None => {
+                    for ((d, &p), &r) in dh.iter_mut().zip(dh_prev).zip(dh_rec) {
+                        *d = p + r;
+                    }
+                }
+            }
+            if mask.is_some() {
+                dh.iter_mut().zip(&pass_h[..bh]).for_each(|(d, p)| *d += p);
             }
             if has_c {
-                for idx in 0..bh {
-                    let passed = if mask.is_some() { pass_c[idx] } else { 0.0 };
-                    gk.dc[idx] = dc_prev[idx] + passed;
+                let dc = &mut gk.dc[..bh];
+                dc.copy_from_slice(&dc_prev[..bh]);
+                if mask.is_some() {
+                    dc.iter_mut().zip(&pass_c[..bh]).for_each(|(d, p)| *d += p);
                 }
             }
             // Into the output of the cell below at this step.
