@@ -8,7 +8,7 @@ use gated::model::spec::parse_spec;
 use gated::model::Sequential;
 use gated::train::{
     evaluate, fit, fit_from, EarlyStopping, EpochRecord, FitConfig, FitHooks, History,
-    HistoryWriter, Loss, Metric, Optimizer, TrainingState, Verbosity,
+    HistoryWriter, Loss, Metric, Optimizer, ReduceOnPlateau, Schedule, TrainingState, Verbosity,
 };
 use gated::{Error, Rng, Tensor};
 
@@ -236,6 +236,45 @@ fn resumed_run_matches_uninterrupted_bit_for_bit() {
     let mut opt = Optimizer::parse("adam", 0.01).unwrap();
     fit(&mut d, &mut opt, &x, &y, &cfg, &mut gated::train::NoHooks).unwrap();
     assert_ne!(weights(&a), weights(&d));
+}
+
+/// A reduce-on-plateau schedule's counters are part of the saved state: the
+/// resumed run reduces the rate at the same epochs as the uninterrupted one,
+/// and forgetting the counters (a state saved without them) changes that.
+#[test]
+fn resumed_plateau_schedule_continues_its_counters() {
+    let (x, y) = sum_sign(90, 6, 5);
+    // Only a halving of the loss counts as an improvement, and one bad epoch
+    // is tolerated: the interruption after epoch 2 falls mid-count.
+    let plateau = ReduceOnPlateau::new(0.5, 1, 0.5, 0, 0.0);
+    let cfg = FitConfig::new(Loss::SparseCategoricalCrossEntropy)
+        .epochs(6)
+        .batch_size(16)
+        .validation_split(0.2)
+        .schedule(Schedule::Plateau(plateau))
+        .seed(21)
+        .verbosity(Verbosity::Quiet);
+    let mut a = model(DROPOUT_SPEC, 11);
+    let mut opt = Optimizer::parse("adam", 0.01).unwrap();
+    let ha = fit(&mut a, &mut opt, &x, &y, &cfg, &mut gated::train::NoHooks).unwrap();
+    let lrs = |h: &History| {
+        h.series("lr")
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        lrs(&ha).windows(2).any(|w| w[1] < w[0]),
+        "the schedule must reduce the rate: {:?}",
+        lrs(&ha)
+    );
+
+    let (b, hb) = resume_run(&cfg, &x, &y, |s| assert!(s.plateau.is_some()));
+    assert_eq!(lrs(&ha), lrs(&hb));
+    assert_eq!(weights(&a), weights(&b), "resumed weights differ");
+
+    let (_, hc) = resume_run(&cfg, &x, &y, |s| s.plateau = None);
+    assert_ne!(lrs(&ha), lrs(&hc), "the saved counters had no effect");
 }
 
 /// Records whether the weights were finite at each epoch end.

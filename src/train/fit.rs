@@ -734,9 +734,10 @@ pub fn fit(
 /// to resume, pass the model with the weights saved at `start.epoch`, an
 /// optimizer with the same base rate and its state imported
 /// ([`Optimizer::import_state`]), and the same `cfg` and data.
-/// A [`Schedule::Plateau`] restarts its counters on resume (from `start.lr`),
-/// and with `restore_best_weights` a resumed run only knows the best weights
-/// it has seen itself.
+/// A [`Schedule::Plateau`] continues from the counters saved in `start` (or,
+/// for a state saved without them, starts counting afresh from `start.lr`);
+/// with `restore_best_weights` a resumed run only knows the best weights it
+/// has seen itself.
 ///
 /// Each step: zero the gradients, forward in training mode, loss, backward,
 /// check that the loss and every gradient are finite (else
@@ -805,6 +806,9 @@ pub fn fit_from(
         },
     };
     let mut schedule = cfg.schedule.clone();
+    if let (Schedule::Plateau(p), Some(saved)) = (&mut schedule, &state.plateau) {
+        p.restore(saved);
+    }
     let mut best_weights: Option<Vec<Vec<f32>>> = None;
     let batches = n_train.div_ceil(cfg.batch_size);
     let mut order: Vec<usize> = (0..n_train).collect();
@@ -881,6 +885,7 @@ pub fn fit_from(
             let key = if val.is_some() { "val_loss" } else { "loss" };
             let watched = record.metrics.get(key).copied().unwrap_or(f64::NAN);
             optimizer.set_lr(p.step(watched, lr));
+            state.plateau = Some(p.state());
         }
         let mut stop = false;
         if let Some(es) = &cfg.early_stopping {

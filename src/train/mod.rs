@@ -52,5 +52,5 @@ pub use optim::{
     Adadelta, Adagrad, Adam, AdamW, Algorithm, Optimizer, OptimizerState, RmsProp, Sgd,
 };
 pub use progress::{format_metrics, Verbosity};
-pub use schedule::{ReduceOnPlateau, Schedule, ThresholdMode};
+pub use schedule::{PlateauState, ReduceOnPlateau, Schedule, ThresholdMode};
 pub use state::{EpochRecord, History, TrainingState};

@@ -183,7 +183,39 @@ impl Schedule {
     }
 }
 
+/// The counters of a [`ReduceOnPlateau`]: saved with a run's state so that a
+/// resumed run carries on counting where the interrupted one stopped.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct PlateauState {
+    /// The best metric so far; `None` before the first epoch.
+    pub best: Option<f64>,
+    /// Epochs without improvement so far.
+    pub bad_epochs: usize,
+    /// Epochs of cooldown left.
+    pub cooldown_counter: usize,
+    /// The rate set by the last step, if any.
+    pub lr: Option<f64>,
+}
+
 impl ReduceOnPlateau {
+    /// The counters, for a checkpoint.
+    pub fn state(&self) -> PlateauState {
+        PlateauState {
+            best: self.best.is_finite().then_some(self.best),
+            bad_epochs: self.bad_epochs,
+            cooldown_counter: self.cooldown_counter,
+            lr: self.lr,
+        }
+    }
+
+    /// Continues from saved counters (the settings stay this schedule's own).
+    pub fn restore(&mut self, state: &PlateauState) {
+        self.best = state.best.unwrap_or(f64::INFINITY);
+        self.bad_epochs = state.bad_epochs;
+        self.cooldown_counter = state.cooldown_counter;
+        self.lr = state.lr;
+    }
+
     /// PyTorch's defaults: factor 0.1, patience 10, threshold 1e-4 relative,
     /// cooldown 0, min_lr 0.
     pub fn torch_defaults() -> Self {

@@ -53,6 +53,10 @@ pub struct TrainingState {
     pub best: Option<(f64, usize)>,
     /// Epochs since the monitored metric last improved (early stopping).
     pub wait: usize,
+    /// The counters of a reduce-on-plateau schedule, when the run has one
+    /// (absent from states saved before they were recorded).
+    #[serde(default)]
+    pub plateau: Option<super::schedule::PlateauState>,
     /// The history so far.
     pub history: History,
 }
