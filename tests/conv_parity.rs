@@ -8,40 +8,12 @@ use gated::conv::{
 };
 use gated::layers::{Flow, Layer};
 use gated::{Activation, Rng, Tensor};
-use safetensors::{Dtype, SafeTensors};
+
+mod common;
+use common::Fixture;
 
 const RTOL: f32 = 1e-5;
 const ATOL: f32 = 2e-6;
-
-struct Fixture {
-    bytes: Vec<u8>,
-    file: String,
-}
-
-impl Fixture {
-    fn open(name: &str) -> Self {
-        let file = format!(
-            "{}/tests/fixtures/conv/{name}.safetensors",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
-        Fixture { bytes, file }
-    }
-
-    fn get(&self, key: &str) -> Tensor {
-        let st = SafeTensors::deserialize(&self.bytes).expect("valid safetensors");
-        let view = st
-            .tensor(key)
-            .unwrap_or_else(|e| panic!("{}: {key}: {e}", self.file));
-        assert_eq!(view.dtype(), Dtype::F32, "{}: {key}", self.file);
-        let data = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        Tensor::from_vec(view.shape(), data).unwrap()
-    }
-}
 
 fn assert_close(what: &str, got: &[f32], want: &Tensor) {
     assert_eq!(got.len(), want.len(), "{what}: length");
@@ -63,7 +35,7 @@ fn set(p: &mut gated::Params, name: &str, t: &Tensor) {
 }
 
 fn check_convlstm(name: &str, padding: Padding, go_backwards: bool, return_sequences: bool) {
-    let fx = Fixture::open(name);
+    let fx = Fixture::open("conv", &format!("{name}.safetensors"));
     let (x, w_ih, w_hh, bias) = (
         fx.get("x"),
         fx.get("weight_ih"),
@@ -114,7 +86,7 @@ fn convlstm_even_kernel_same_padding_matches_pytorch() {
 
 #[test]
 fn batchnorm_training_matches_pytorch() {
-    let fx = Fixture::open("batchnorm_train");
+    let fx = Fixture::open("conv", "batchnorm_train.safetensors");
     let x = fx.get("x");
     let c = *x.shape().last().unwrap();
     let mut l =
@@ -139,7 +111,7 @@ fn batchnorm_training_matches_pytorch() {
 }
 
 fn check_conv3d(name: &str, padding: Padding, act: Activation) {
-    let fx = Fixture::open(name);
+    let fx = Fixture::open("conv", &format!("{name}.safetensors"));
     let (x, w, b) = (fx.get("x"), fx.get("weight"), fx.get("bias"));
     let s = w.shape();
     let cfg = Conv3dConfig::new(s[0], (s[2], s[3], s[4]))

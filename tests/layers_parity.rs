@@ -6,40 +6,12 @@ use gated::layers::{
     ActivationKind, ActivationLayer, Dense, DenseConfig, Embedding, EmbeddingConfig, Flow, Layer,
 };
 use gated::{Activation, Rng, Tensor};
-use safetensors::{Dtype, SafeTensors};
+
+mod common;
+use common::Fixture;
 
 const RTOL: f32 = 1e-5;
 const ATOL: f32 = 1e-6;
-
-struct Fixture {
-    bytes: Vec<u8>,
-    file: String,
-}
-
-impl Fixture {
-    fn open(name: &str) -> Self {
-        let file = format!(
-            "{}/tests/fixtures/layers/{name}.safetensors",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
-        Fixture { bytes, file }
-    }
-
-    fn get(&self, key: &str) -> Tensor {
-        let st = SafeTensors::deserialize(&self.bytes).expect("valid safetensors");
-        let view = st
-            .tensor(key)
-            .unwrap_or_else(|e| panic!("{}: {key}: {e}", self.file));
-        assert_eq!(view.dtype(), Dtype::F32, "{}: {key}", self.file);
-        let data = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        Tensor::from_vec(view.shape(), data).unwrap()
-    }
-}
 
 fn assert_close(what: &str, got: &[f32], want: &Tensor) {
     assert_eq!(got.len(), want.len(), "{what}: length");
@@ -53,7 +25,7 @@ fn assert_close(what: &str, got: &[f32], want: &Tensor) {
 }
 
 fn check_linear(name: &str, activation: Activation) {
-    let f = Fixture::open(name);
+    let f = Fixture::open("layers", &format!("{name}.safetensors"));
     let (x, w, b) = (f.get("x"), f.get("weight"), f.get("bias"));
     let (units, fin) = (w.shape()[0], w.shape()[1]);
     let mut d = Dense::new(
@@ -94,7 +66,7 @@ fn linear_3d_with_fused_tanh_matches_pytorch() {
 
 #[test]
 fn embedding_matches_pytorch() {
-    let f = Fixture::open("embedding");
+    let f = Fixture::open("layers", "embedding.safetensors");
     let w = f.get("weight");
     let mut e = Embedding::new(
         "embedding_1",
@@ -118,7 +90,7 @@ fn embedding_matches_pytorch() {
 
 #[test]
 fn activations_and_softmax_match_pytorch() {
-    let f = Fixture::open("activations");
+    let f = Fixture::open("layers", "activations.safetensors");
     let cases = [
         ("sigmoid", ActivationKind::Pointwise(Activation::Sigmoid)),
         ("tanh", ActivationKind::Pointwise(Activation::Tanh)),

@@ -2,44 +2,20 @@
 //! losses (torch.nn.functional + autograd) and clip_grad_norm_. The fixtures
 //! come from `scripts/make_train_fixtures.py`.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-
 use gated::train::{
     clip_grad_norm, Adadelta, Adagrad, Adam, AdamW, Algorithm, Loss, Optimizer, RmsProp, Sgd,
 };
 use gated::{Params, Tensor};
-use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
+
+mod common;
+use common::Fixture;
 
 const STEPS: usize = 10;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/train")
-        .join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn tensor(st: &SafeTensors, name: &str) -> Tensor {
-    let view = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(view.dtype(), Dtype::F32, "{name}");
-    let data = view
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    Tensor::from_vec(view.shape(), data).unwrap()
-}
-
-fn cases(bytes: &[u8]) -> Vec<Value> {
-    let (_, meta) = SafeTensors::read_metadata(bytes).unwrap();
-    let text = meta
-        .metadata()
-        .as_ref()
-        .and_then(|m: &HashMap<String, String>| m.get("cases"))
-        .expect("fixture metadata has \"cases\"");
-    match serde_json::from_str(text).unwrap() {
+/// The fixture's list of cases (its `cases` metadata, JSON).
+fn cases(fx: &Fixture) -> Vec<Value> {
+    match serde_json::from_str(fx.meta("cases")).unwrap() {
         Value::Array(v) => v,
         other => panic!("cases is not a list: {other}"),
     }
@@ -141,17 +117,16 @@ fn group(name: &str, t: &Tensor) -> Params {
 
 #[test]
 fn optimizers_match_torch_optim() {
-    let bytes = fixture("optim.safetensors");
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let list = cases(&bytes);
+    let fx = Fixture::open("train", "optim.safetensors");
+    let list = cases(&fx);
     assert_eq!(list.len(), 20, "every optimizer case is replayed");
-    let p0 = tensor(&st, "p0_init");
-    let p1 = tensor(&st, "p1_init");
+    let p0 = fx.get("p0_init");
+    let p1 = fx.get("p1_init");
     let g0: Vec<Tensor> = (0..STEPS)
-        .map(|k| tensor(&st, &format!("p0_grad_{k}")))
+        .map(|k| fx.get(&format!("p0_grad_{k}")))
         .collect();
     let g1: Vec<Tensor> = (0..STEPS)
-        .map(|k| tensor(&st, &format!("p1_grad_{k}")))
+        .map(|k| fx.get(&format!("p1_grad_{k}")))
         .collect();
     let mut kinds = std::collections::BTreeSet::new();
     for case in &list {
@@ -173,24 +148,24 @@ fn optimizers_match_torch_optim() {
                 assert_close(
                     &format!("{name} p0 step 1"),
                     &a.values,
-                    tensor(&st, &format!("{name}/p0_step1")).data(),
+                    fx.get(&format!("{name}/p0_step1")).data(),
                 );
                 assert_close(
                     &format!("{name} p1 step 1"),
                     &b.values,
-                    tensor(&st, &format!("{name}/p1_step1")).data(),
+                    fx.get(&format!("{name}/p1_step1")).data(),
                 );
             }
         }
         assert_close(
             &format!("{name} p0 step 10"),
             &a.values,
-            tensor(&st, &format!("{name}/p0_step10")).data(),
+            fx.get(&format!("{name}/p0_step10")).data(),
         );
         assert_close(
             &format!("{name} p1 step 10"),
             &b.values,
-            tensor(&st, &format!("{name}/p1_step10")).data(),
+            fx.get(&format!("{name}/p1_step10")).data(),
         );
         assert_eq!(frozen.values, p1.data(), "{name}: frozen group moved");
         // The parameters really moved, so the comparison can fail.
@@ -201,9 +176,8 @@ fn optimizers_match_torch_optim() {
 
 #[test]
 fn losses_match_torch_autograd() {
-    let bytes = fixture("loss.safetensors");
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let list = cases(&bytes);
+    let fx = Fixture::open("train", "loss.safetensors");
+    let list = cases(&fx);
     assert_eq!(list.len(), 7);
     for case in &list {
         let name = case["name"].as_str().unwrap();
@@ -216,15 +190,15 @@ fn losses_match_torch_autograd() {
             "mae" => Loss::MeanAbsoluteError,
             other => panic!("unknown loss in fixture: {other}"),
         };
-        let input = tensor(&st, &format!("{name}/input"));
-        let target = tensor(&st, &format!("{name}/target"));
+        let input = fx.get(&format!("{name}/input"));
+        let target = fx.get(&format!("{name}/target"));
         let (value, grad) = loss.compute(&input, &target).unwrap();
         assert_close(
             &format!("{name} loss"),
             &[value],
-            tensor(&st, &format!("{name}/loss")).data(),
+            fx.get(&format!("{name}/loss")).data(),
         );
-        let want = tensor(&st, &format!("{name}/grad"));
+        let want = fx.get(&format!("{name}/grad"));
         assert_eq!(grad.shape(), want.shape(), "{name}");
         assert_close(&format!("{name} grad"), grad.data(), want.data());
     }
@@ -232,31 +206,30 @@ fn losses_match_torch_autograd() {
 
 #[test]
 fn clip_grad_norm_matches_torch() {
-    let bytes = fixture("clip.safetensors");
-    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let fx = Fixture::open("train", "clip.safetensors");
     for name in ["clip", "noclip"] {
-        let g0 = tensor(&st, &format!("{name}/g0_before"));
-        let g1 = tensor(&st, &format!("{name}/g1_before"));
+        let g0 = fx.get(&format!("{name}/g0_before"));
+        let g1 = fx.get(&format!("{name}/g1_before"));
         let mut a = group("a", &g0);
         a.grads.copy_from_slice(g0.data());
         let mut b = group("b", &g1);
         b.grads.copy_from_slice(g1.data());
-        let max_norm = tensor(&st, &format!("{name}/max_norm")).data()[0];
+        let max_norm = fx.get(&format!("{name}/max_norm")).data()[0];
         let norm = clip_grad_norm(&mut [&mut a, &mut b], max_norm).unwrap();
         assert_close(
             &format!("{name} norm"),
             &[norm],
-            tensor(&st, &format!("{name}/norm")).data(),
+            fx.get(&format!("{name}/norm")).data(),
         );
         assert_close(
             &format!("{name} g0"),
             &a.grads,
-            tensor(&st, &format!("{name}/g0_after")).data(),
+            fx.get(&format!("{name}/g0_after")).data(),
         );
         assert_close(
             &format!("{name} g1"),
             &b.grads,
-            tensor(&st, &format!("{name}/g1_after")).data(),
+            fx.get(&format!("{name}/g1_after")).data(),
         );
         if name == "clip" {
             assert!(norm > max_norm, "the clip case must clip");
