@@ -357,6 +357,68 @@ fn cap_test(n: usize, max: Option<usize>, seed: u64) -> Vec<usize> {
     idx
 }
 
+/// Which samples go where: indices into the training file's samples
+/// (`train`, `val`) and into the test file's (`test`).
+struct Split {
+    train: Vec<usize>,
+    val: Vec<usize>,
+    test: Vec<usize>,
+}
+
+impl Split {
+    /// A shuffled hold-out of `n_train` training samples ([`shuffled_split`])
+    /// and a test set of `n_test` capped by the budget ([`cap_test`]).
+    fn shuffled(n_train: usize, n_test: usize, budget: &Budget, what: &str) -> Result<Split> {
+        let (train, val) = shuffled_split(
+            n_train,
+            budget.max_samples,
+            budget.validation,
+            budget.seed,
+            what,
+        )?;
+        let test = cap_test(n_test, budget.max_samples, budget.seed);
+        Ok(Split { train, val, test })
+    }
+
+    /// `"N training, N validation, N test {unit}"`, for descriptions.
+    fn counts(&self, unit: &str) -> String {
+        format!(
+            "{} training, {} validation, {} test {unit}",
+            self.train.len(),
+            self.val.len(),
+            self.test.len()
+        )
+    }
+}
+
+impl Prepared {
+    /// The sets chosen by `split`: training and validation rows of `(x, y)`,
+    /// test rows of `(xt, yt)`; no embedding, no masking.
+    fn assemble(
+        spec: &DataSpec,
+        description: String,
+        task: Task,
+        (x, y): (&Tensor, &Tensor),
+        (xt, yt): (&Tensor, &Tensor),
+        split: &Split,
+    ) -> Result<Prepared> {
+        Ok(Prepared {
+            name: spec.short_name(),
+            description,
+            task,
+            x_train: take_rows(x, &split.train)?,
+            y_train: take_rows(y, &split.train)?,
+            x_val: take_rows(x, &split.val)?,
+            y_val: take_rows(y, &split.val)?,
+            x_test: take_rows(xt, &split.test)?,
+            y_test: take_rows(yt, &split.test)?,
+            embedding: None,
+            masked: false,
+            spec: spec.clone(),
+        })
+    }
+}
+
 /// How much of each data set to use.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Budget {
@@ -409,38 +471,23 @@ fn load_idx(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {
         find_idx(&dir, "t10k-images-idx3-ubyte")?,
         find_idx(&dir, "t10k-labels-idx1-ubyte")?,
     )?;
-    let (tr, va) = shuffled_split(
-        x.shape()[0],
-        budget.max_samples,
-        budget.validation,
-        budget.seed,
-        &spec.text,
-    )?;
-    let te = cap_test(xt.shape()[0], budget.max_samples, budget.seed);
+    let split = Split::shuffled(x.shape()[0], xt.shape()[0], budget, &spec.text)?;
     let classes = y.iter().chain(&yt).copied().max().unwrap_or(0).max(0) as usize + 1;
     let yt_all = labels(&yt)?;
     let y_all = labels(&y)?;
     let (rows, cols) = (x.shape()[1], x.shape()[2]);
-    Ok(Prepared {
-        name: spec.short_name(),
-        description: format!(
-            "IDX images read row by row: {rows} steps of {cols} pixels in [0, 1], {classes} classes; \
-             {} training, {} validation, {} test samples",
-            tr.len(),
-            va.len(),
-            te.len()
-        ),
-        task: Task::Classes(classes),
-        x_train: take_rows(&x, &tr)?,
-        y_train: take_rows(&y_all, &tr)?,
-        x_val: take_rows(&x, &va)?,
-        y_val: take_rows(&y_all, &va)?,
-        x_test: take_rows(&xt, &te)?,
-        y_test: take_rows(&yt_all, &te)?,
-        embedding: None,
-        masked: false,
-        spec: spec.clone(),
-    })
+    let description = format!(
+        "IDX images read row by row: {rows} steps of {cols} pixels in [0, 1], {classes} classes; {}",
+        split.counts("samples")
+    );
+    Prepared::assemble(
+        spec,
+        description,
+        Task::Classes(classes),
+        (&x, &y_all),
+        (&xt, &yt_all),
+        &split,
+    )
 }
 
 fn load_ts(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {
@@ -472,47 +519,33 @@ fn load_ts(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {
     };
     let x = clean(pad_time(&train.x, t)?)?;
     let xt = clean(pad_time(&test.x, t)?)?;
-    let (tr, va) = shuffled_split(
-        x.shape()[0],
-        budget.max_samples,
-        budget.validation,
-        budget.seed,
-        &spec.text,
-    )?;
-    let te = cap_test(xt.shape()[0], budget.max_samples, budget.seed);
+    let split = Split::shuffled(x.shape()[0], xt.shape()[0], budget, &spec.text)?;
     let classes = train.class_labels.len();
     let y = labels(&train.labels)?;
     let yt = labels(&test.labels)?;
-    let (lo, hi) = (
-        train
-            .lengths
-            .iter()
-            .chain(&test.lengths)
-            .min()
-            .copied()
-            .unwrap_or(0),
-        t,
+    let lo = train
+        .lengths
+        .iter()
+        .chain(&test.lengths)
+        .min()
+        .copied()
+        .unwrap_or(0);
+    let description = format!(
+        "{}: {d} dimensions, lengths {lo} to {t} (zero-padded to {t} and masked), {classes} classes; {}",
+        train.problem_name.clone().unwrap_or_else(|| "UCR/UEA .ts".into()),
+        split.counts("samples")
     );
+    let sets = Prepared::assemble(
+        spec,
+        description,
+        Task::Classes(classes),
+        (&x, &y),
+        (&xt, &yt),
+        &split,
+    )?;
     Ok(Prepared {
-        name: spec.short_name(),
-        description: format!(
-            "{}: {d} dimensions, lengths {lo} to {hi} (zero-padded to {t} and masked), {classes} classes; \
-             {} training, {} validation, {} test samples",
-            train.problem_name.clone().unwrap_or_else(|| "UCR/UEA .ts".into()),
-            tr.len(),
-            va.len(),
-            te.len()
-        ),
-        task: Task::Classes(classes),
-        x_train: take_rows(&x, &tr)?,
-        y_train: take_rows(&y, &tr)?,
-        x_val: take_rows(&x, &va)?,
-        y_val: take_rows(&y, &va)?,
-        x_test: take_rows(&xt, &te)?,
-        y_test: take_rows(&yt, &te)?,
-        embedding: None,
         masked: true,
-        spec: spec.clone(),
+        ..sets
     })
 }
 
@@ -660,41 +693,30 @@ fn load_csv(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {
     )?;
     let y_scaled = tscaler.transform_column(0, &Tensor::from_vec(&[t], table.column(&target)?)?)?;
     let (x, y) = window(&scaled, y_scaled.data(), lookback, horizon)?;
-    let mut train_idx: Vec<usize> = (0..n_trainval - n_val).collect();
-    let val_idx: Vec<usize> = (n_trainval - n_val..n_trainval).collect();
-    let test_idx: Vec<usize> = (n_trainval..n).collect();
+    let mut split = Split {
+        train: (0..n_trainval - n_val).collect(),
+        val: (n_trainval - n_val..n_trainval).collect(),
+        test: (n_trainval..n).collect(),
+    };
     if let Some(m) = budget.max_samples {
         // Keep the most recent training windows.
-        let drop = train_idx.len().saturating_sub(m);
-        train_idx.drain(..drop);
+        let drop = split.train.len().saturating_sub(m);
+        split.train.drain(..drop);
     }
-    Ok(Prepared {
-        name: spec.short_name(),
-        description: format!(
-            "{} rows of {} ({}), target '{}', windows of {lookback} steps predicting the next {horizon}; \
-             {kind:?} scaling fitted on the training rows; {} training, {} validation, {} test windows in time order",
-            t,
-            path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-            names.join(", "),
-            table.names()[target_idx],
-            train_idx.len(),
-            val_idx.len(),
-            test_idx.len()
-        ),
-        task: Task::Regression {
-            horizon,
-            scale: tscaler.scale[0],
-        },
-        x_train: take_rows(&x, &train_idx)?,
-        y_train: take_rows(&y, &train_idx)?,
-        x_val: take_rows(&x, &val_idx)?,
-        y_val: take_rows(&y, &val_idx)?,
-        x_test: take_rows(&x, &test_idx)?,
-        y_test: take_rows(&y, &test_idx)?,
-        embedding: None,
-        masked: false,
-        spec: spec.clone(),
-    })
+    let description = format!(
+        "{} rows of {} ({}), target '{}', windows of {lookback} steps predicting the next {horizon}; \
+         {kind:?} scaling fitted on the training rows; {} in time order",
+        t,
+        path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        names.join(", "),
+        table.names()[target_idx],
+        split.counts("windows")
+    );
+    let task = Task::Regression {
+        horizon,
+        scale: tscaler.scale[0],
+    };
+    Prepared::assemble(spec, description, task, (&x, &y), (&x, &y), &split)
 }
 
 fn load_tokens(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {
@@ -721,14 +743,7 @@ fn load_tokens(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {
     };
     let x = pad_sequences(&train.x, Some(maxlen), Padding::Pre, Padding::Pre, 0.0);
     let xt = pad_sequences(&test.x, Some(maxlen), Padding::Pre, Padding::Pre, 0.0);
-    let (tr, va) = shuffled_split(
-        train.x.len(),
-        budget.max_samples,
-        budget.validation,
-        budget.seed,
-        &spec.text,
-    )?;
-    let te = cap_test(test.x.len(), budget.max_samples, budget.seed);
+    let split = Split::shuffled(train.x.len(), test.x.len(), budget, &spec.text)?;
     let top = train
         .y
         .iter()
@@ -751,30 +766,20 @@ fn load_tokens(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {
     };
     let y = labels(&train.y)?;
     let yt = labels(&test.y)?;
+    let description = format!(
+        "{}: the {num_words} most frequent words, padded/truncated to {maxlen} tokens, \
+         Embedding({num_words}, {width}); {}",
+        if reuters {
+            "Reuters newswire topics"
+        } else {
+            "IMDB review sentiment"
+        },
+        split.counts("samples")
+    );
+    let sets = Prepared::assemble(spec, description, task, (&x, &y), (&xt, &yt), &split)?;
     Ok(Prepared {
-        name: spec.short_name(),
-        description: format!(
-            "{}: the {num_words} most frequent words, padded/truncated to {maxlen} tokens, \
-             Embedding({num_words}, {width}); {} training, {} validation, {} test samples",
-            if reuters {
-                "Reuters newswire topics"
-            } else {
-                "IMDB review sentiment"
-            },
-            tr.len(),
-            va.len(),
-            te.len()
-        ),
-        task,
-        x_train: take_rows(&x, &tr)?,
-        y_train: take_rows(&y, &tr)?,
-        x_val: take_rows(&x, &va)?,
-        y_val: take_rows(&y, &va)?,
-        x_test: take_rows(&xt, &te)?,
-        y_test: take_rows(&yt, &te)?,
         embedding: Some((num_words, width)),
-        masked: false,
-        spec: spec.clone(),
+        ..sets
     })
 }
 
@@ -784,6 +789,69 @@ mod tests {
 
     fn specs(v: &str) -> Result<Vec<DataSpec>> {
         parse_data_specs(&[v.to_string()])
+    }
+
+    /// The hold-out is a disjoint, seeded shuffle of the training samples,
+    /// the test set is capped by the budget, and `assemble` takes exactly
+    /// those rows (training/validation from one pair, test from the other).
+    #[test]
+    fn split_and_assemble_take_the_chosen_rows() {
+        let budget = Budget {
+            max_samples: Some(10),
+            validation: 0.2,
+            seed: 5,
+        };
+        let split = Split::shuffled(30, 25, &budget, "t").unwrap();
+        assert_eq!(
+            (split.train.len(), split.val.len(), split.test.len()),
+            (8, 2, 10)
+        );
+        let mut seen: Vec<usize> = split.train.iter().chain(&split.val).copied().collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 10, "training and validation overlap");
+        assert!(split.test.windows(2).all(|w| w[0] < w[1]) && split.test[9] < 25);
+        assert_eq!(
+            split.counts("rows"),
+            "8 training, 2 validation, 10 test rows"
+        );
+        let again = Split::shuffled(30, 25, &budget, "t").unwrap();
+        assert_eq!((&again.train, &again.test), (&split.train, &split.test));
+
+        let col = |n: usize, base: f32| {
+            Tensor::from_vec(&[n, 1], (0..n).map(|i| base + i as f32).collect()).unwrap()
+        };
+        let (x, y, xt, yt) = (
+            col(30, 0.0),
+            col(30, 100.0),
+            col(25, 1000.0),
+            col(25, 2000.0),
+        );
+        let spec = parse_data_specs(&["csv:a.csv,target=0".to_string()])
+            .unwrap()
+            .remove(0);
+        let p = Prepared::assemble(
+            &spec,
+            "d".into(),
+            Task::Binary,
+            (&x, &y),
+            (&xt, &yt),
+            &split,
+        )
+        .unwrap();
+        let rows =
+            |idx: &[usize], base: f32| idx.iter().map(|&i| base + i as f32).collect::<Vec<_>>();
+        assert_eq!(p.x_train.data(), rows(&split.train, 0.0));
+        assert_eq!(p.y_val.data(), rows(&split.val, 100.0));
+        assert_eq!(p.x_test.data(), rows(&split.test, 1000.0));
+        assert_eq!(p.y_test.data(), rows(&split.test, 2000.0));
+        assert!(p.embedding.is_none() && !p.masked);
+
+        let too_few = Budget {
+            max_samples: Some(1),
+            ..budget
+        };
+        assert!(Split::shuffled(30, 25, &too_few, "t").is_err());
     }
 
     #[test]
