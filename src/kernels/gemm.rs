@@ -1,6 +1,7 @@
 //! One sgemm entry point. Every matrix product in gated goes through [`sgemm`]
-//! (or [`sgemm_packed`] for a right-hand side packed once), so the backend can
-//! be swapped and measured in one place.
+//! (or [`sgemm_bias`] when a bias row is added, [`sgemm_packed`] for a
+//! right-hand side packed once), so the backend can be swapped and measured in
+//! one place.
 //!
 //! Backends, chosen per call: a single row times a transposed matrix (every
 //! layer at batch 1, as in generation) is a set of dot products over the
