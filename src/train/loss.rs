@@ -309,18 +309,29 @@ pub fn sparse_categorical_ce(logits: &Tensor, labels: &Tensor) -> Result<(f32, T
     let n = positions as f64;
     let mut sum = 0.0f64;
     let mut grad = vec![0.0f32; logits.len()];
+    let mut exps = Vec::with_capacity(classes);
     for ((x, &label), g) in logits
         .data()
         .chunks_exact(classes)
         .zip(&ids)
         .zip(grad.chunks_exact_mut(classes))
     {
-        let lse = log_sum_exp(x);
+        // One exponential per logit: softmax = exp(x - max) / their sum.
+        let max = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        exps.clear();
+        exps.extend(x.iter().map(|&v| (v as f64 - max).exp()));
+        // A non-finite maximum (an infinite or NaN logit) is passed on as the
+        // log-sum-exp, as `log_sum_exp` does.
+        let (lse, total) = if max.is_finite() {
+            let total: f64 = exps.iter().sum();
+            (max + total.ln(), total)
+        } else {
+            (max, 1.0)
+        };
         sum += lse - x[label] as f64;
-        for c in 0..classes {
-            let p = (x[c] as f64 - lse).exp();
+        for (c, (g, &e)) in g.iter_mut().zip(&exps).enumerate() {
             let onehot = if c == label { 1.0 } else { 0.0 };
-            g[c] = ((p - onehot) / n) as f32;
+            *g = ((e / total - onehot) / n) as f32;
         }
     }
     Ok(((sum / n) as f32, Tensor::from_vec(logits.shape(), grad)?))
