@@ -152,6 +152,10 @@ fn packing_disabled() -> bool {
 /// Per-step products below this many multiply-adds are not worth packing.
 const PACKED_MIN_MACS: usize = 1 << 16;
 
+/// From this many multiply-adds per step (batch x H x GW) the forward and
+/// backward copies of the recurrent weights are packed on two threads.
+const PARALLEL_PACK_MACS: usize = 1 << 24;
+
 impl CellCore {
     /// Creates and initialises the weights. `suffix` completes PyTorch's names,
     /// e.g. `_l0` or `_l1_reverse`.
@@ -221,12 +225,21 @@ impl CellCore {
             return;
         }
         let w = &self.params.values[self.params.slots()[self.w_hh].range()];
-        self.packs.fwd.pack(Trans::T, h, gw, w, h);
-        self.packs.fwd_ok = true;
-        if backward {
-            self.packs.bwd.pack(Trans::N, gw, h, w, h);
-            self.packs.bwd_ok = true;
+        let (fwd, bwd) = (&mut self.packs.fwd, &mut self.packs.bwd);
+        let mut pack_fwd = || fwd.pack(Trans::T, h, gw, w, h);
+        let mut pack_bwd = || bwd.pack(Trans::N, gw, h, w, h);
+        // The two copies are independent: one per thread when both are
+        // wanted and big (C's 512-unit layers: 1M values each).
+        if backward && macs >= PARALLEL_PACK_MACS && crate::kernels::gemm::threads() > 1 {
+            rayon::join(pack_fwd, pack_bwd);
+        } else {
+            pack_fwd();
+            if backward {
+                pack_bwd();
+            }
         }
+        self.packs.fwd_ok = true;
+        self.packs.bwd_ok = backward;
     }
 
     /// Marks the packed weights stale (they are then not used until the next
@@ -462,6 +475,31 @@ fn column_sums(m: &[f32], ld: usize, n: usize, first: usize, cols: usize) -> Vec
 mod tests {
     use super::*;
     use crate::kernels::gemm::set_threads;
+
+    /// The forward and backward copies of the recurrent weights are the same
+    /// whether they are packed one after the other or on two threads.
+    #[test]
+    fn packs_agree_for_any_thread_count() {
+        let config = CellConfig::new(super::super::CellKind::Lstm, 8, 256);
+        let mut core = CellCore::new(config, "", &mut Rng::new(4)).unwrap();
+        let (batch, h, gw) = (64, 256, 1024);
+        assert!(
+            batch * h * gw >= PARALLEL_PACK_MACS,
+            "the test must reach the parallel path"
+        );
+        let mut packs = Vec::new();
+        for threads in [1, 2] {
+            set_threads(threads);
+            core.prepare_packs(batch, 10, true);
+            assert!(core.packs.fwd_ok && core.packs.bwd_ok);
+            packs.push((core.packs.fwd.clone(), core.packs.bwd.clone()));
+            core.clear_packs();
+        }
+        set_threads(1);
+        assert!(packs[0] == packs[1], "packed weights differ");
+        core.prepare_packs(batch, 10, false);
+        assert!(core.packs.fwd_ok && !core.packs.bwd_ok);
+    }
 
     #[test]
     fn column_sums_agree_for_any_thread_count() {
