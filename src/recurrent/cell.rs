@@ -218,7 +218,7 @@ impl CellCore {
             let (bi, bh) = (self.params.value(bi), self.params.value(bh));
             let sum = &mut self.packs.bias_sum;
             sum.clear();
-            sum.extend(bi.iter().zip(bh).map(|(a, b)| a + b));
+            sum.extend(summed(bi, bh));
             self.packs.bias_sum_ok = true;
         }
         if steps < 2 || macs < PACKED_MIN_MACS || packing_disabled() {
@@ -259,7 +259,7 @@ impl CellCore {
             (Some(_), Some(_)) if self.packs.bias_sum_ok => Cow::Borrowed(&self.packs.bias_sum),
             (Some(bi), Some(bh)) => {
                 let (bi, bh) = (self.params.value(bi), self.params.value(bh));
-                Cow::Owned(bi.iter().zip(bh).map(|(a, b)| a + b).collect())
+                Cow::Owned(summed(bi, bh).collect())
             }
             (Some(b), None) | (None, Some(b)) => Cow::Borrowed(self.params.value(b)),
             (None, None) => {
@@ -445,6 +445,11 @@ pub(crate) fn add_column_sums(
 ) {
     let sums = column_sums(m, ld, n, first, cols);
     out[..cols].iter_mut().zip(&sums).for_each(|(o, s)| *o += s);
+}
+
+/// `a + b` value by value (the two biases of a folded input projection).
+fn summed<'a>(a: &'a [f32], b: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
+    a.iter().zip(b).map(|(x, y)| x + y)
 }
 
 /// Sums below this many values take one thread.

@@ -48,33 +48,8 @@ impl LstmCell {
         dr: impl Fn(f32) -> f32,
     ) {
         let hu = self.core.config.units;
-        let (gw, cw) = (4 * hu, 5 * hu);
-        for b in 0..io.batch {
-            let cache = &io.cache[b * cw..(b + 1) * cw];
-            let (i, rest) = cache.split_at(hu);
-            let (f, rest) = rest.split_at(hu);
-            let (g, rest) = rest.split_at(hu);
-            let (o, ac) = rest.split_at(hu);
-            let d = &mut io.dxw[b * gw..(b + 1) * gw];
-            let (di, rest) = d.split_at_mut(hu);
-            let (df, rest) = rest.split_at_mut(hu);
-            let (dg, d_o) = rest.split_at_mut(hu);
-            let row = b * hu..(b + 1) * hu;
-            let (dh, dc, c_prev) = (
-                &io.dh[row.clone()],
-                &io.dc[row.clone()],
-                &io.c_prev[row.clone()],
-            );
-            let dc_prev = &mut io.dc_prev[row];
-            for j in 0..hu {
-                let dct = dc[j] + dh[j] * o[j] * da(ac[j]);
-                di[j] = dct * g[j] * dr(i[j]);
-                df[j] = dct * c_prev[j] * dr(f[j]);
-                dg[j] = dct * i[j] * da(g[j]);
-                d_o[j] = dh[j] * ac[j] * dr(o[j]);
-                dc_prev[j] = dct * f[j];
-            }
-        }
+        let (dxw, dc_prev) = (&mut *io.dxw, &mut *io.dc_prev);
+        gate_grads_rows(hu, io.cache, io.dh, io.dc, io.c_prev, dxw, dc_prev, da, dr);
     }
 }
 
@@ -102,7 +77,7 @@ impl Cell for LstmCell {
             self.core.config.activation,
             self.core.config.recurrent_activation,
         );
-        let (gw, cw) = (4 * hu, 5 * hu);
+        let gw = 4 * hu;
         // scratch [B, 4H] = h_rec W_hh^T; both biases were folded into xw.
         self.core
             .project_recurrent(io.h_rec, hu, io.batch, 0, gw, io.scratch, gw, false);
@@ -111,33 +86,14 @@ impl Cell for LstmCell {
             forward_tanh_sigmoid(hu, pre, xw, io.c_prev, io.cache, io.c, io.h);
             return;
         }
-        for b in 0..io.batch {
-            let pre = &io.scratch[b * gw..(b + 1) * gw];
-            let xw = &io.xw[b * gw..(b + 1) * gw];
-            let cache = &mut io.cache[b * cw..(b + 1) * cw];
-            // Gates i, f, g, o into the cache, activated in place.
-            let (gates, ac) = cache.split_at_mut(gw);
-            for ((g, &p), &x) in gates.iter_mut().zip(pre).zip(xw) {
-                *g = p + x;
-            }
-            ract.apply_slice(&mut gates[..2 * hu]);
-            act.apply_slice(&mut gates[2 * hu..3 * hu]);
-            ract.apply_slice(&mut gates[3 * hu..]);
-            let row = b * hu..(b + 1) * hu;
-            let (c_prev, c) = (&io.c_prev[row.clone()], &mut io.c[row.clone()]);
-            let (i, rest) = gates.split_at(hu);
-            let (f, rest) = rest.split_at(hu);
-            let (g, o) = rest.split_at(hu);
-            for j in 0..hu {
-                c[j] = f[j] * c_prev[j] + i[j] * g[j];
-            }
-            ac.copy_from_slice(c);
-            act.apply_slice(ac);
-            let h = &mut io.h[row];
-            for j in 0..hu {
-                h[j] = o[j] * ac[j];
-            }
-        }
+        let pre = &io.scratch[..io.batch * gw];
+        let (act_slice, ract_slice) = (
+            |s: &mut [f32]| act.apply_slice(s),
+            |s: &mut [f32]| ract.apply_slice(s),
+        );
+        forward_rows(
+            hu, pre, io.xw, io.c_prev, io.cache, io.c, io.h, act_slice, ract_slice,
+        );
     }
 
     fn step_backward(&self, mut io: StepBackward<'_>) {
@@ -183,10 +139,14 @@ impl Cell for LstmCell {
     }
 }
 
-/// [`LstmCell::gate_grads`] for tanh and sigmoid over every row: one row of
-/// `units` values per `units` of `dh`.
+/// The gate gradients of one backward step over every row of the batch:
+/// `dxw [B, 4H]` (gates i, f, g, o) and `dc_prev [B, H]` from the cache
+/// `[B, 5H]` (i, f, g, o, act(c)), `dh`, `dc` and `c_prev` `[B, H]`. `da` and
+/// `dr` are the derivatives of the activation and the recurrent activation
+/// through their outputs.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn gate_grads_tanh_sigmoid_imp(
+fn gate_grads_rows(
     units: usize,
     cache: &[f32],
     dh: &[f32],
@@ -194,6 +154,8 @@ fn gate_grads_tanh_sigmoid_imp(
     c_prev: &[f32],
     dxw: &mut [f32],
     dc_prev: &mut [f32],
+    da: impl Fn(f32) -> f32,
+    dr: impl Fn(f32) -> f32,
 ) {
     let hu = units;
     let rows = dh
@@ -213,14 +175,30 @@ fn gate_grads_tanh_sigmoid_imp(
         let (d_o, dh, dc, c_prev) = (&mut d_o[..hu], &dh[..hu], &dc[..hu], &c_prev[..hu]);
         let dc_prev = &mut dc_prev[..hu];
         for j in 0..hu {
-            let dct = dc[j] + dh[j] * o[j] * (1.0 - ac[j] * ac[j]);
-            di[j] = dct * g[j] * (i[j] * (1.0 - i[j]));
-            df[j] = dct * c_prev[j] * (f[j] * (1.0 - f[j]));
-            dg[j] = dct * i[j] * (1.0 - g[j] * g[j]);
-            d_o[j] = dh[j] * ac[j] * (o[j] * (1.0 - o[j]));
+            let dct = dc[j] + dh[j] * o[j] * da(ac[j]);
+            di[j] = dct * g[j] * dr(i[j]);
+            df[j] = dct * c_prev[j] * dr(f[j]);
+            dg[j] = dct * i[j] * da(g[j]);
+            d_o[j] = dh[j] * ac[j] * dr(o[j]);
             dc_prev[j] = dct * f[j];
         }
     }
+}
+
+/// [`gate_grads_rows`] for tanh and sigmoid, inlined into the
+/// multiversioned kernel below so that the loop vectorises.
+#[inline(always)]
+fn gate_grads_tanh_sigmoid_imp(
+    units: usize,
+    cache: &[f32],
+    dh: &[f32],
+    dc: &[f32],
+    c_prev: &[f32],
+    dxw: &mut [f32],
+    dc_prev: &mut [f32],
+) {
+    let (da, dr) = (|y: f32| 1.0 - y * y, |y: f32| y * (1.0 - y));
+    gate_grads_rows(units, cache, dh, dc, c_prev, dxw, dc_prev, da, dr);
 }
 
 crate::kernels::simd::multiversion!(
@@ -237,10 +215,13 @@ crate::kernels::simd::multiversion!(
     ) => gate_grads_tanh_sigmoid_imp
 );
 
-/// [`LstmCell::step`]'s pointwise part for tanh and sigmoid over every row:
-/// the gates from the two projections, the new states, and the cache.
+/// One forward step's pointwise part over every row of the batch: the gates
+/// `pre + xw` `[B, 4H]` into the cache `[B, 5H]`, activated in place (`ract` on
+/// i, f and o, `act` on g), `c = f c_prev + i g`, `act(c)` into the cache and
+/// `h = o act(c)`. `act` and `ract` apply an activation to a slice.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn forward_tanh_sigmoid_imp(
+fn forward_rows(
     units: usize,
     pre: &[f32],
     xw: &[f32],
@@ -248,6 +229,8 @@ fn forward_tanh_sigmoid_imp(
     cache: &mut [f32],
     c: &mut [f32],
     h: &mut [f32],
+    act: impl Fn(&mut [f32]),
+    ract: impl Fn(&mut [f32]),
 ) {
     let hu = units;
     let rows = pre
@@ -263,18 +246,38 @@ fn forward_tanh_sigmoid_imp(
         }
         let (sig, rest) = gates.split_at_mut(2 * hu);
         let (g, o) = rest.split_at_mut(hu);
-        sig.iter_mut().for_each(|v| *v = sigmoid_fast(*v));
-        g.iter_mut().for_each(|v| *v = tanh_fast(*v));
-        o.iter_mut().for_each(|v| *v = sigmoid_fast(*v));
+        ract(sig);
+        act(g);
+        ract(o);
         let (i, f) = sig.split_at(hu);
         let (g, o, ac, c_prev) = (&g[..hu], &o[..hu], &mut ac[..hu], &c_prev[..hu]);
         let (c, h) = (&mut c[..hu], &mut h[..hu]);
         for j in 0..hu {
             c[j] = f[j] * c_prev[j] + i[j] * g[j];
-            ac[j] = tanh_fast(c[j]);
+        }
+        ac.copy_from_slice(c);
+        act(ac);
+        for j in 0..hu {
             h[j] = o[j] * ac[j];
         }
     }
+}
+
+/// [`forward_rows`] for tanh and sigmoid, inlined into the multiversioned
+/// kernel below so that the loops vectorise.
+#[inline(always)]
+fn forward_tanh_sigmoid_imp(
+    units: usize,
+    pre: &[f32],
+    xw: &[f32],
+    c_prev: &[f32],
+    cache: &mut [f32],
+    c: &mut [f32],
+    h: &mut [f32],
+) {
+    let tanh = |s: &mut [f32]| s.iter_mut().for_each(|v| *v = tanh_fast(*v));
+    let sigmoid = |s: &mut [f32]| s.iter_mut().for_each(|v| *v = sigmoid_fast(*v));
+    forward_rows(units, pre, xw, c_prev, cache, c, h, tanh, sigmoid);
 }
 
 crate::kernels::simd::multiversion!(
