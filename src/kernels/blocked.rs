@@ -13,6 +13,7 @@
 //! results do not depend on it.
 
 use super::gemm::Trans;
+use super::pack::{pack_a, pack_b};
 #[cfg(target_arch = "x86_64")]
 use std::cell::RefCell;
 
@@ -147,79 +148,6 @@ unsafe impl Sync for Out {}
 #[cfg(target_arch = "x86_64")]
 thread_local! {
     static BUFFERS: RefCell<(AlignedBuf, AlignedBuf)> = RefCell::new(Default::default());
-}
-
-/// Packs `op(B)[k0..k0+kc, j0..j0+nc]` into panels of `NR` columns, each
-/// `kc x NR`, zero-padding the last panel's missing columns.
-///
-/// # Safety
-/// Every addressed element of `b` must be readable.
-pub unsafe fn pack_b(b: View, k0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
-    if kc == 0 || nc == 0 {
-        return;
-    }
-    for (p, panel) in dst.chunks_exact_mut(kc * NR).enumerate() {
-        let jp = j0 + p * NR;
-        if jp >= j0 + nc {
-            break;
-        }
-        let cols = NR.min(j0 + nc - jp);
-        if b.cs == 1 {
-            for kk in 0..kc {
-                let src = std::slice::from_raw_parts(b.ptr.add((k0 + kk) * b.rs + jp), cols);
-                let d = &mut panel[kk * NR..kk * NR + NR];
-                d[..cols].copy_from_slice(src);
-                d[cols..].fill(0.0);
-            }
-        } else {
-            if cols < NR {
-                panel.fill(0.0);
-            }
-            for c in 0..cols {
-                let col = b.ptr.add((jp + c) * b.cs + k0 * b.rs);
-                for kk in 0..kc {
-                    panel[kk * NR + c] = *col.add(kk * b.rs);
-                }
-            }
-        }
-    }
-}
-
-/// Packs `alpha * op(A)[i0..i0+mc, k0..k0+kc]` into panels of `MR` rows, each
-/// `kc x MR`, zero-padding the last panel's missing rows.
-///
-/// # Safety
-/// Every addressed element of `a` must be readable.
-unsafe fn pack_a(a: View, alpha: f32, i0: usize, mc: usize, k0: usize, kc: usize, dst: &mut [f32]) {
-    let panels = mc.div_ceil(MR);
-    let dst = &mut dst[..panels * kc * MR];
-    if !mc.is_multiple_of(MR) {
-        // Rows past the end of A read as zeros.
-        dst[(panels - 1) * kc * MR..].fill(0.0);
-    }
-    if a.rs == 1 {
-        // op(A) is a transposed matrix: its columns are contiguous. Walk each
-        // once, scattering `mc` values into the panels (one long read per k
-        // rather than `panels` short ones far apart).
-        for kk in 0..kc {
-            let col = std::slice::from_raw_parts(a.ptr.add((k0 + kk) * a.cs + i0), mc);
-            for (p, chunk) in col.chunks(MR).enumerate() {
-                let d = &mut dst[p * kc * MR + kk * MR..p * kc * MR + kk * MR + chunk.len()];
-                for (d, &v) in d.iter_mut().zip(chunk) {
-                    *d = alpha * v;
-                }
-            }
-        }
-    } else {
-        for i in 0..mc {
-            let (p, r) = (i / MR, i % MR);
-            let row = a.ptr.add((i0 + i) * a.rs + k0 * a.cs);
-            let panel = &mut dst[p * kc * MR..(p + 1) * kc * MR];
-            for kk in 0..kc {
-                panel[kk * MR + r] = alpha * *row.add(kk * a.cs);
-            }
-        }
-    }
 }
 
 /// `C = alpha op(A) op(B) + beta C` over `m x n x k`, on up to `threads`

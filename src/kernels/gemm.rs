@@ -471,7 +471,7 @@ impl PackedB {
             "PackedB::pack: B too short"
         );
         // SAFETY: the assert bounds every element the view addresses.
-        unsafe { super::blocked::pack_b(view, 0, k, 0, n, self.data.as_mut_slice()) };
+        unsafe { super::pack::pack_b(view, 0, k, 0, n, self.data.as_mut_slice()) };
     }
 
     /// Rows of `op(B)`.

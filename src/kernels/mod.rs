@@ -5,4 +5,5 @@ pub mod act;
 pub(crate) mod blocked;
 pub mod gemm;
 mod gemv;
+mod pack;
 pub mod simd;
