@@ -332,17 +332,23 @@ mod avx512 {
         prefetch: bool,
     ) {
         let m = [mask(cols, 0), mask(cols, 16), mask(cols, 32)];
+        // A full row panel against a narrow last column panel (128 columns are
+        // two panels and 32 columns) skips the all-padding vectors: a third
+        // fewer multiply-adds there. Only full row panels get the narrow
+        // variants; partial ones are rare (one per product at most).
         macro_rules! dispatch {
             ($direct:literal, $pf:literal) => {
-                match rows {
-                    8 => block::<8, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
-                    7 => block::<7, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
-                    6 => block::<6, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
-                    5 => block::<5, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
-                    4 => block::<4, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
-                    3 => block::<3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
-                    2 => block::<2, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
-                    _ => block::<1, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                match (rows, cols.div_ceil(16)) {
+                    (8, 1) => block::<8, 1, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    (8, 2) => block::<8, 2, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    (8, _) => block::<8, 3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    (7, _) => block::<7, 3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    (6, _) => block::<6, 3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    (5, _) => block::<5, 3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    (4, _) => block::<4, 3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    (3, _) => block::<3, 3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    (2, _) => block::<2, 3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
+                    _ => block::<1, 3, $direct, $pf>(kc, ap, a_rs, bp, c, ldc, m, beta, bias),
                 }
             };
         }
@@ -365,7 +371,7 @@ mod avx512 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn block<const R: usize, const DIRECT: bool, const PREFETCH: bool>(
+    unsafe fn block<const R: usize, const NV: usize, const DIRECT: bool, const PREFETCH: bool>(
         kc: usize,
         ap: *const f32,
         a_rs: usize,
@@ -385,35 +391,33 @@ mod avx512 {
             _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(128));
             _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(188));
         }
-        let mut acc = [[_mm512_setzero_ps(); 3]; R];
+        let mut acc = [[_mm512_setzero_ps(); NV]; R];
         let rows: [*const f32; R] = std::array::from_fn(|r| ap.wrapping_add(r * a_rs));
         let (mut a, mut b) = (ap, bp);
         for kk in 0..kc {
             if PREFETCH {
                 let ahead = b.wrapping_add(PREFETCH_STEPS * NR) as *const i8;
-                _mm_prefetch::<_MM_HINT_T0>(ahead);
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
+                for v in 0..NV {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * v));
+                }
             }
             // SAFETY: one k step of each panel, inside the bounds the caller gives.
-            let b0 = _mm512_load_ps(b);
-            let b1 = _mm512_load_ps(b.add(16));
-            let b2 = _mm512_load_ps(b.add(32));
+            let bv: [__m512; NV] = std::array::from_fn(|v| _mm512_load_ps(b.add(16 * v)));
             for (r, acc) in acc.iter_mut().enumerate() {
                 let av = if DIRECT {
                     _mm512_set1_ps(*rows[r].add(kk))
                 } else {
                     _mm512_set1_ps(*a.add(r))
                 };
-                acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
-                acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
-                acc[2] = _mm512_fmadd_ps(av, b2, acc[2]);
+                for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                    *acc = _mm512_fmadd_ps(av, bv, *acc);
+                }
             }
             a = a.wrapping_add(MR);
             b = b.add(NR);
         }
         if !bias.is_null() {
-            for (v, &mk) in m.iter().enumerate() {
+            for (v, &mk) in m.iter().take(NV).enumerate() {
                 // SAFETY: the mask covers only this block's real columns.
                 let bv = _mm512_maskz_loadu_ps(mk, bias.wrapping_add(16 * v));
                 for acc in acc.iter_mut() {
@@ -505,6 +509,7 @@ mod tests {
             (200, 97, 300),
             (17, 1600, 40),
             (193, 60, 513),
+            (24, 128, 70),
         ] {
             for (ta, tb) in [
                 (Trans::N, Trans::N),
