@@ -64,6 +64,7 @@ pub mod plot;
 pub mod recurrent;
 pub mod rng;
 pub mod tensor;
+pub mod threads;
 pub mod train;
 
 pub use error::{Error, Result};

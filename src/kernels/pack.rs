@@ -129,8 +129,13 @@ unsafe fn pack_b_imp(
                 if cols == NR {
                     std::ptr::copy_nonoverlapping(src, d.as_mut_ptr(), NR);
                 } else {
-                    d[..cols].copy_from_slice(std::slice::from_raw_parts(src, cols));
-                    d[cols..].fill(0.0);
+                    // A narrow last panel: a vectorised loop into a zeroed
+                    // row, rather than memcpy and memset calls per k step.
+                    let mut row = [0.0f32; NR];
+                    for (c, r) in row[..cols].iter_mut().enumerate() {
+                        *r = *src.add(c);
+                    }
+                    d.copy_from_slice(&row);
                 }
             }
             continue;

@@ -181,6 +181,11 @@ impl Sequential {
 
     /// Forward pass that stops before the last layer when `skip_last` (see [`Sequential::loss_head`]).
     pub fn forward_head(&mut self, x: Tensor, training: bool, skip_last: bool) -> Result<Tensor> {
+        crate::threads::in_pool(|| self.forward_head_here(x, training, skip_last))
+    }
+
+    /// [`Sequential::forward_head`] on the calling thread.
+    fn forward_head_here(&mut self, x: Tensor, training: bool, skip_last: bool) -> Result<Tensor> {
         self.check_input(&x)?;
         let n = self.layers.len() - usize::from(skip_last && !self.layers.is_empty());
         let mut flow = Flow::new(x);
@@ -192,6 +197,11 @@ impl Sequential {
 
     /// Backward pass matching [`Sequential::forward_head`].
     pub fn backward_head(&mut self, d_output: Tensor, skip_last: bool) -> Result<()> {
+        crate::threads::in_pool(|| self.backward_head_here(d_output, skip_last))
+    }
+
+    /// [`Sequential::backward_head`] on the calling thread.
+    fn backward_head_here(&mut self, d_output: Tensor, skip_last: bool) -> Result<()> {
         let n = self.layers.len() - usize::from(skip_last && !self.layers.is_empty());
         // A layer's input gradient is needed only when a trainable layer lies
         // before it; the first ones (on data, or after a frozen embedding) skip it.
@@ -237,7 +247,7 @@ impl Sequential {
 
     /// Sets every gradient to zero.
     pub fn zero_grad(&mut self) {
-        self.params_mut().into_iter().for_each(Params::zero_grad);
+        crate::threads::in_pool(|| self.params_mut().into_iter().for_each(Params::zero_grad));
     }
 
     /// (total, trainable) parameter counts, Keras's way.

@@ -308,6 +308,17 @@ impl Rnn {
         initial: Option<&[CellState]>,
         training: bool,
     ) -> Result<RnnOutput> {
+        crate::threads::in_pool(|| self.forward_seq_here(x, mask, initial, training))
+    }
+
+    /// [`Rnn::forward_seq`] on the calling thread.
+    fn forward_seq_here(
+        &mut self,
+        x: &Tensor,
+        mask: Option<&Tensor>,
+        initial: Option<&[CellState]>,
+        training: bool,
+    ) -> Result<RnnOutput> {
         let (batch, steps) = self.check_input(x, mask, initial)?;
         let carried = match (initial, &self.carried) {
             (None, Some(c)) if self.options.stateful && c[0].h.shape()[0] == batch => {
@@ -510,6 +521,15 @@ impl Rnn {
     /// the shape of the output; `d_states` (optional) are gradients of the final
     /// states. Parameter gradients are accumulated into each cell's `Params`.
     pub fn backward_seq(
+        &mut self,
+        d_output: &Tensor,
+        d_states: Option<&[CellState]>,
+    ) -> Result<RnnGrads> {
+        crate::threads::in_pool(|| self.backward_seq_here(d_output, d_states))
+    }
+
+    /// [`Rnn::backward_seq`] on the calling thread.
+    fn backward_seq_here(
         &mut self,
         d_output: &Tensor,
         d_states: Option<&[CellState]>,

@@ -609,6 +609,11 @@ impl Optimizer {
     /// Frozen slots are not read or written. Gradients are left unchanged.
     /// Errors when the groups do not match the state made on the first step.
     pub fn step(&mut self, groups: &mut [&mut Params]) -> Result<()> {
+        crate::threads::in_pool(|| self.step_here(groups))
+    }
+
+    /// [`Optimizer::step`] on the calling thread.
+    fn step_here(&mut self, groups: &mut [&mut Params]) -> Result<()> {
         self.prepare(groups)?;
         self.steps += 1;
         let algorithm = self.algorithm;
