@@ -353,14 +353,15 @@ fn make_batch(cfg: BenchConfig, rng: &mut Rng) -> Result<(Tensor, Target)> {
     })
 }
 
-/// One training step: forward, loss, backward, Adam update. Returns the loss.
+/// One training step: forward, loss, backward, Adam update, gradients
+/// cleared for the next step (as PyTorch's `zero_grad()` leaves them, for
+/// free). The model's gradients must be zero on entry. Returns the loss.
 fn train_step(
     model: &mut Sequential,
     opt: &mut Optimizer,
     x: &Tensor,
     target: &Target,
 ) -> Result<f32> {
-    model.zero_grad();
     let out = model.forward(x.clone(), true)?;
     let (loss, d) = match target {
         Target::Classes(y) => sparse_categorical_ce(&out, y)?,
@@ -374,7 +375,7 @@ fn train_step(
         }
     };
     model.backward(d)?;
-    opt.step(&mut model.params_mut())?;
+    opt.step_and_zero_grad(&mut model.params_mut())?;
     Ok(loss)
 }
 
@@ -427,6 +428,7 @@ pub fn run_config(cfg: BenchConfig, opts: &BenchOptions) -> Result<BenchResult> 
     } else {
         let (x, target) = make_batch(cfg, &mut rng)?;
         let mut opt = Optimizer::new(Algorithm::Adam(Adam::torch_defaults()))?;
+        model.zero_grad();
         let train = time_runs(opts.warmup, repeats, || {
             train_step(&mut model, &mut opt, &x, &target).map(|_| ())
         })?;

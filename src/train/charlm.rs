@@ -698,6 +698,8 @@ impl CharLmTrainer {
             seconds: 0.0,
         };
         let mut lr = self.cfg.lr;
+        // Each step clears the gradients behind its update (step_and_zero_grad).
+        self.model.zero_grad();
         for step in 0..total {
             let (epoch, k) = (step / chunks, step % chunks);
             if k == 0 {
@@ -710,7 +712,6 @@ impl CharLmTrainer {
                 .batches
                 .chunk(k)
                 .ok_or_else(|| Error::invalid("batching", format!("no chunk {k}")))?;
-            self.model.zero_grad();
             let logits = self.model.forward(chunk.inputs, true)?;
             let (loss, d_logits) = sparse_categorical_ce(&logits, &chunk.targets)?;
             if !loss.is_finite() {
@@ -731,7 +732,7 @@ impl CharLmTrainer {
                 if self.cfg.grad_clip > 0.0 {
                     clip_grad_norm(&mut groups, self.cfg.grad_clip)?;
                 }
-                opt.step(&mut groups)?;
+                opt.step_and_zero_grad(&mut groups)?;
             }
             window += loss as f64;
             window_n += 1;

@@ -813,6 +813,9 @@ pub fn fit_from(
     let batches = n_train.div_ceil(cfg.batch_size);
     let mut order: Vec<usize> = (0..n_train).collect();
 
+    // Each step clears the gradients behind its update; this clears whatever
+    // the model held before the run.
+    model.zero_grad();
     for epoch in state.epoch..cfg.epochs {
         let t0 = Instant::now();
         if !matches!(schedule, Schedule::Plateau(_)) {
@@ -961,7 +964,6 @@ fn train_step(
 ) -> Result<(f32, Tensor, Tensor)> {
     let xb = gather(x, rows)?;
     let yb = gather(y, rows)?;
-    model.zero_grad();
     let (head, skip) = model.loss_head(cfg.loss);
     let pred = model.forward_head(xb, true, skip)?;
     let (loss, d_pred) = head.compute(&pred, &yb)?;
@@ -989,7 +991,8 @@ fn train_step(
     if let Some(c) = cfg.clipnorm {
         clip_grad_norm(&mut groups, c)?;
     }
-    optimizer.step(&mut groups)?;
+    // Leaves the gradients zero for the next step.
+    optimizer.step_and_zero_grad(&mut groups)?;
     Ok((loss, pred, yb))
 }
 

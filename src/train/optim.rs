@@ -609,11 +609,23 @@ impl Optimizer {
     /// Frozen slots are not read or written. Gradients are left unchanged.
     /// Errors when the groups do not match the state made on the first step.
     pub fn step(&mut self, groups: &mut [&mut Params]) -> Result<()> {
-        crate::threads::in_pool(|| self.step_here(groups))
+        crate::threads::in_pool(|| self.step_here(groups, false))
     }
 
-    /// [`Optimizer::step`] on the calling thread.
-    fn step_here(&mut self, groups: &mut [&mut Params]) -> Result<()> {
+    /// [`Optimizer::step`] followed by [`Params::zero_grad`] on every group, in
+    /// one sweep over memory: each stretch of a gradient is cleared right
+    /// after the update has read it, while it is still in cache, instead of
+    /// by a second pass over the whole table (an embedding's gradient is
+    /// megabytes). Same values, state and zeroed gradients as the two calls.
+    /// A training loop that calls this after every batch needs `zero_grad`
+    /// only before its first one.
+    pub fn step_and_zero_grad(&mut self, groups: &mut [&mut Params]) -> Result<()> {
+        crate::threads::in_pool(|| self.step_here(groups, true))
+    }
+
+    /// [`Optimizer::step`] on the calling thread, clearing the gradients
+    /// too when `clear`.
+    fn step_here(&mut self, groups: &mut [&mut Params], clear: bool) -> Result<()> {
         self.prepare(groups)?;
         self.steps += 1;
         let algorithm = self.algorithm;
@@ -629,14 +641,26 @@ impl Optimizer {
                 state.slot_steps[slot] += 1;
                 let t = state.slot_steps[slot];
                 let values = &mut p.values[range.clone()];
-                let grads = &p.grads[range.clone()];
+                let grads = &mut p.grads[range.clone()];
                 let bufs: Vec<&mut [f32]> = state
                     .buffers
                     .iter_mut()
                     .map(|b| &mut b[range.clone()])
                     .collect();
                 let threads = crate::kernels::gemm::threads();
-                update_split(&algorithm, t, values, grads, bufs, threads);
+                update_split(&algorithm, t, values, grads, bufs, threads, clear);
+            }
+            if clear {
+                // Frozen slots' gradients too, as zero_grad does.
+                let frozen: Vec<_> = p
+                    .slots()
+                    .iter()
+                    .filter(|s| !s.trainable)
+                    .map(|s| s.range())
+                    .collect();
+                for r in frozen {
+                    p.grads[r].fill(0.0);
+                }
             }
         }
         Ok(())
@@ -747,27 +771,63 @@ impl Optimizer {
 const PARALLEL_MIN_VALUES: usize = 1 << 18;
 
 /// [`update`] over two disjoint halves of the slot at once when `threads`
-/// allows and the slot is long enough.
+/// allows and the slot is long enough; `clear` zeroes the gradient as it goes.
 fn update_split(
     algorithm: &Algorithm,
     t: u64,
     values: &mut [f32],
-    grads: &[f32],
+    grads: &mut [f32],
     bufs: Vec<&mut [f32]>,
     threads: usize,
+    clear: bool,
 ) {
     if threads < 2 || values.len() < PARALLEL_MIN_VALUES {
-        update_simd(algorithm, t, values, grads, bufs);
+        update_stretches(algorithm, t, values, grads, bufs, clear);
         return;
     }
     let mid = (values.len() / 2).next_multiple_of(16);
     let (v0, v1) = values.split_at_mut(mid);
-    let (g0, g1) = grads.split_at(mid);
+    let (g0, g1) = grads.split_at_mut(mid);
     let (b0, b1): (Vec<_>, Vec<_>) = bufs.into_iter().map(|b| b.split_at_mut(mid)).unzip();
     rayon::join(
-        || update_simd(algorithm, t, v0, g0, b0),
-        || update_simd(algorithm, t, v1, g1, b1),
+        || update_stretches(algorithm, t, v0, g0, b0, clear),
+        || update_stretches(algorithm, t, v1, g1, b1, clear),
     );
+}
+
+/// Values per stretch when the gradient is cleared behind the update: the
+/// stretch's gradient (64 KiB) is still in L2 when it is zeroed.
+const CLEAR_STRETCH: usize = 1 << 14;
+
+/// [`update_simd`], then (with `clear`) the gradient zeroed, stretch by
+/// stretch. The update is element-wise, so the stretches change nothing in
+/// the results.
+fn update_stretches(
+    algorithm: &Algorithm,
+    t: u64,
+    values: &mut [f32],
+    grads: &mut [f32],
+    mut bufs: Vec<&mut [f32]>,
+    clear: bool,
+) {
+    if !clear {
+        update_simd(algorithm, t, values, grads, bufs);
+        return;
+    }
+    let mut start = 0;
+    while start < values.len() {
+        let end = (start + CLEAR_STRETCH).min(values.len());
+        let part: Vec<&mut [f32]> = bufs.iter_mut().map(|b| &mut b[start..end]).collect();
+        update_simd(
+            algorithm,
+            t,
+            &mut values[start..end],
+            &grads[start..end],
+            part,
+        );
+        grads[start..end].fill(0.0);
+        start = end;
+    }
 }
 
 crate::kernels::simd::multiversion!(
@@ -972,16 +1032,32 @@ mod tests {
                 .collect();
             let (mut v_ref, mut b_ref) = (values.clone(), bufs0.clone());
             let (mut v_fast, mut b_fast) = (values.clone(), bufs0.clone());
+            let (mut v_clear, mut b_clear) = (values.clone(), bufs0.clone());
             for t in 1..=3 {
                 let mut it = b_ref.iter_mut().map(|b| &mut b[..]);
                 update(&algorithm, t, &mut v_ref, &grads, &mut it);
                 let bufs = b_fast.iter_mut().map(|b| &mut b[..]).collect();
-                update_split(&algorithm, t, &mut v_fast, &grads, bufs, 2);
+                update_split(
+                    &algorithm,
+                    t,
+                    &mut v_fast,
+                    &mut grads.clone(),
+                    bufs,
+                    2,
+                    false,
+                );
+                // Clearing behind the update, stretch by stretch, changes nothing else.
+                let mut g = grads.clone();
+                let bufs = b_clear.iter_mut().map(|b| &mut b[..]).collect();
+                update_split(&algorithm, t, &mut v_clear, &mut g, bufs, 2, true);
+                assert!(g.iter().all(|&x| x.to_bits() == 0), "{}", algorithm.name());
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&v_ref), bits(&v_fast), "{}", algorithm.name());
-            for (r, f) in b_ref.iter().zip(&b_fast) {
+            assert_eq!(bits(&v_ref), bits(&v_clear), "{} cleared", algorithm.name());
+            for ((r, f), c) in b_ref.iter().zip(&b_fast).zip(&b_clear) {
                 assert_eq!(bits(r), bits(f), "{} state", algorithm.name());
+                assert_eq!(bits(r), bits(c), "{} state, cleared", algorithm.name());
             }
         }
     }
@@ -1001,6 +1077,38 @@ mod tests {
         b.grads.copy_from_slice(&[1.0, 1.0, 1.0, 1.0]);
         b.set_trainable(false);
         (a, b)
+    }
+
+    /// `step_and_zero_grad` = `step` then `zero_grad`: same values and state,
+    /// every gradient zero (a frozen group's too), for 1 and 2 threads.
+    #[test]
+    fn step_and_zero_grad_equals_step_then_zero_grad() {
+        for threads in [1, 2] {
+            crate::kernels::gemm::set_threads(threads);
+            for algorithm in all_algorithms() {
+                let (mut a1, mut b1) = model();
+                let (mut a2, mut b2) = model();
+                let mut o1 = Optimizer::new(algorithm).unwrap();
+                let mut o2 = Optimizer::new(algorithm).unwrap();
+                for _ in 0..3 {
+                    o1.step(&mut [&mut a1, &mut b1]).unwrap();
+                    a1.zero_grad();
+                    b1.zero_grad();
+                    o2.step_and_zero_grad(&mut [&mut a2, &mut b2]).unwrap();
+                    assert_eq!((&a1.values, &a1.grads), (&a2.values, &a2.grads));
+                    assert_eq!((&b1.values, &b1.grads), (&b2.values, &b2.grads));
+                    assert!(a2.grads.iter().chain(&b2.grads).all(|&g| g == 0.0));
+                    assert_eq!(o1.export_state(), o2.export_state());
+                    // The next batch's gradients.
+                    for (i, g) in a1.grads.iter_mut().chain(&mut b1.grads).enumerate() {
+                        *g = 0.1 * i as f32 - 0.2;
+                    }
+                    a2.grads.copy_from_slice(&a1.grads);
+                    b2.grads.copy_from_slice(&b1.grads);
+                }
+            }
+        }
+        crate::kernels::gemm::set_threads(1);
     }
 
     #[test]
