@@ -13,104 +13,37 @@ use super::blocked::{View, MR, NR};
 #[cfg(target_arch = "x86_64")]
 use super::simd::{level, Level};
 
-/// Packs `op(B)[k0..k0+kc, j0..j0+nc]` into panels of `NR` columns, each
-/// `kc x NR`, zero-padding the last panel's missing columns.
-///
-/// # Safety
-/// Every addressed element of `b` must be readable, and `dst` must hold
-/// `ceil(nc / NR) * kc * NR` floats.
-pub unsafe fn pack_b(b: View, k0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn avx512(b: View, k0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
-            // SAFETY: forwarded from the caller.
-            unsafe { pack_b_imp(b, k0, kc, j0, nc, dst, true) }
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(b: View, k0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
-            // SAFETY: forwarded from the caller.
-            unsafe { pack_b_imp(b, k0, kc, j0, nc, dst, true) }
-        }
-        match level() {
-            // SAFETY: level() reports a level only when the CPU has it.
-            Level::Avx512 => return unsafe { avx512(b, k0, kc, j0, nc, dst) },
-            // SAFETY: as above.
-            Level::Avx2 => return unsafe { avx2(b, k0, kc, j0, nc, dst) },
-            Level::Baseline => {}
-        }
-    }
-    // SAFETY: forwarded from the caller; no AVX tiles on the baseline.
-    unsafe { pack_b_imp(b, k0, kc, j0, nc, dst, false) }
-}
+crate::kernels::simd::multiversion!(
+    /// Packs `op(B)[k0..k0+kc, j0..j0+nc]` into panels of `NR` columns, each
+    /// `kc x NR`, zero-padding the last panel's missing columns.
+    ///
+    /// # Safety
+    /// Every addressed element of `b` must be readable, and `dst` must hold
+    /// `ceil(nc / NR) * kc * NR` floats.
+    pub unsafe fn pack_b(b: View, k0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) => pack_b_imp
+);
 
-/// Packs `alpha * op(A)[i0..i0+mc, k0..k0+kc]` into panels of `MR` rows, each
-/// `kc x MR`, zero-padding the last panel's missing rows.
-///
-/// # Safety
-/// Every addressed element of `a` must be readable, and `dst` must hold
-/// `ceil(mc / MR) * kc * MR` floats.
-pub unsafe fn pack_a(
-    a: View,
-    alpha: f32,
-    i0: usize,
-    mc: usize,
-    k0: usize,
-    kc: usize,
-    dst: &mut [f32],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        unsafe fn avx512(
-            a: View,
-            alpha: f32,
-            i0: usize,
-            mc: usize,
-            k0: usize,
-            kc: usize,
-            dst: &mut [f32],
-        ) {
-            // SAFETY: forwarded from the caller.
-            unsafe { pack_a_imp(a, alpha, i0, mc, k0, kc, dst) }
-        }
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn avx2(
-            a: View,
-            alpha: f32,
-            i0: usize,
-            mc: usize,
-            k0: usize,
-            kc: usize,
-            dst: &mut [f32],
-        ) {
-            // SAFETY: forwarded from the caller.
-            unsafe { pack_a_imp(a, alpha, i0, mc, k0, kc, dst) }
-        }
-        match level() {
-            // SAFETY: level() reports a level only when the CPU has it.
-            Level::Avx512 => return unsafe { avx512(a, alpha, i0, mc, k0, kc, dst) },
-            // SAFETY: as above.
-            Level::Avx2 => return unsafe { avx2(a, alpha, i0, mc, k0, kc, dst) },
-            Level::Baseline => {}
-        }
-    }
-    // SAFETY: forwarded from the caller.
-    unsafe { pack_a_imp(a, alpha, i0, mc, k0, kc, dst) }
-}
+crate::kernels::simd::multiversion!(
+    /// Packs `alpha * op(A)[i0..i0+mc, k0..k0+kc]` into panels of `MR` rows,
+    /// each `kc x MR`, zero-padding the last panel's missing rows.
+    ///
+    /// # Safety
+    /// Every addressed element of `a` must be readable, and `dst` must hold
+    /// `ceil(mc / MR) * kc * MR` floats.
+    pub unsafe fn pack_a(
+        a: View,
+        alpha: f32,
+        i0: usize,
+        mc: usize,
+        k0: usize,
+        kc: usize,
+        dst: &mut [f32],
+    ) => pack_a_imp
+);
 
-/// The body of [`pack_b`]; `tiles` allows the AVX 8 x 8 transposes.
+/// The body of [`pack_b`].
 #[inline(always)]
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-unsafe fn pack_b_imp(
-    b: View,
-    k0: usize,
-    kc: usize,
-    j0: usize,
-    nc: usize,
-    dst: &mut [f32],
-    tiles: bool,
-) {
+unsafe fn pack_b_imp(b: View, k0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
     if kc == 0 || nc == 0 {
         return;
     }
@@ -144,8 +77,9 @@ unsafe fn pack_b_imp(
             panel.fill(0.0);
         }
         let mut c = 0;
+        // The 8 x 8 tiles need AVX (the AVX2 and AVX-512 builds of this body).
         #[cfg(target_arch = "x86_64")]
-        if tiles && b.rs == 1 {
+        if b.rs == 1 && level() != Level::Baseline {
             // Columns of op(B) are contiguous (a transposed row-major
             // matrix): turn 8 columns x 8 k steps at a time in registers.
             while c + 8 <= cols {

@@ -69,8 +69,37 @@ fn detect_hw() -> u8 {
 }
 
 /// Defines `pub fn $name($args)` that runs the body `$imp` compiled for the best
-/// available instruction set. The body must be safe code.
+/// available instruction set. The body must be safe code; the `unsafe fn`
+/// form forwards the caller's obligations to an unsafe body.
 macro_rules! multiversion {
+    ($(#[$doc:meta])* $vis:vis unsafe fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? => $imp:path) => {
+        $(#[$doc])*
+        $vis unsafe fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    // SAFETY: forwarded from the caller.
+                    unsafe { $imp($($arg),*) }
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    // SAFETY: forwarded from the caller.
+                    unsafe { $imp($($arg),*) }
+                }
+                match $crate::kernels::simd::level() {
+                    // SAFETY: level() reports a level only when the CPU has
+                    // it; the rest is forwarded from the caller.
+                    $crate::kernels::simd::Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above.
+                    $crate::kernels::simd::Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::kernels::simd::Level::Baseline => {}
+                }
+            }
+            // SAFETY: forwarded from the caller.
+            unsafe { $imp($($arg),*) }
+        }
+    };
     ($(#[$doc:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? => $imp:path) => {
         $(#[$doc])*
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
