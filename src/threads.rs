@@ -10,10 +10,9 @@
 //! [`in_pool`] moves a whole step onto a worker once; the model's and the
 //! optimizer's entry points call it, so nested calls cost nothing more.
 //!
-//! Measured (probe of the training step in parts, 2 threads, three alternating
-//! rounds, medians): A's forward 1.86-1.88 ms against 2.19-2.35 from the main
-//! thread, backward 2.38-2.40 against 2.65-2.86; B's forward 5.80-5.88 against
-//! 6.19-6.33, backward 10.1-10.2 against 10.9-11.0.
+//! Measured (`gated bench`, 2 threads, three alternating rounds against the
+//! code without it): A's training step 5.77-5.82 ms against 6.13-6.57, B's
+//! 19.4-19.7 against 22.3-23.8; C (long GEMMs, few regions) within the noise.
 
 /// Runs `f` on a worker thread of rayon's pool, or directly when the calling
 /// thread is one already. The result (and a panic) comes back to the caller.
