@@ -14,7 +14,7 @@
 /// One heap (arena) for all threads: the steps run on rayon's workers
 /// (`threads::in_pool`), and with an arena per thread a block freed by one
 /// worker is not reused by another. `gated bench`, C's peak RSS: 271 MiB
-/// against 295-313 with an arena per thread, at the same speed (the hot
+/// against 294-313 with an arena per thread, at the same speed (the hot
 /// loops do not allocate, so the shared arena's lock is not contended).
 ///
 /// Only the `gated` binary calls this; a library user decides for their own

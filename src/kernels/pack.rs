@@ -1,11 +1,12 @@
 //! Copying GEMM operands into the panel layout the blocked kernel reads.
 //!
 //! Packing is pure data movement, but with narrow products (the recurrent
-//! layers' weight gradients are `4H x 128`, `H = 128`) it costs a tenth of the
-//! product when done one scalar at a time. The two common layouts get
-//! vectorised paths: a transposed operand (contiguous along the panel's short
-//! side) is copied in whole register rows, and a transposed B (contiguous
-//! along k) is turned in 8 x 8 tiles in registers. The bodies are written
+//! layers' weight gradients are `4H x 128`, `H = 128`) it is not small: done
+//! one scalar at a time it was 6-7 % of benchmark B's profile (the kernel
+//! itself 43 %). The two common layouts get vectorised paths: a transposed
+//! operand (contiguous along the panel's short side) is copied in whole
+//! register rows, and a transposed B (contiguous along k) is turned in 8 x 8
+//! tiles in registers. The bodies are written
 //! once and compiled for AVX-512, AVX2 and the baseline; the values are the
 //! same bits on every path (pure copies and one multiplication each).
 
