@@ -5,7 +5,7 @@
 //! `[input_dim, output_dim]`, PyTorch's `nn.Embedding` layout (which is also
 //! Keras's `embeddings` matrix, untransposed).
 
-use super::{check_d_output, format_index, no_cache, Flow, Layer, Shape};
+use super::{check_d_output, format_index, no_cache, Flow, Layer, Shape, TokenRows};
 use crate::params::{Params, SlotId};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -65,6 +65,11 @@ impl EmbeddingConfig {
         self
     }
 }
+
+/// Token rows are offered when the vocabulary is at most this fraction of a
+/// batch's ids: projecting the table then costs at most a quarter of
+/// projecting every token (see [`Layer::token_rows`]).
+const TOKEN_ROWS_MAX_VOCAB_SHARE: usize = 4;
 
 #[derive(Debug)]
 struct Cache {
@@ -264,6 +269,31 @@ impl Layer for Embedding {
                     *gv += dv;
                 }
             }
+        }
+        Ok(Tensor::zeros(&cache.shape))
+    }
+
+    fn token_rows(&self, input: &Tensor) -> Option<TokenRows> {
+        if input.rank() == 0 || self.input_dim * TOKEN_ROWS_MAX_VOCAB_SHARE > input.len() {
+            return None;
+        }
+        Some(TokenRows {
+            ids: self.ids(input).ok()?,
+            table: self.weight().to_vec(),
+            dim: self.output_dim,
+        })
+    }
+
+    fn backward_table(&mut self, d_table: Tensor) -> Result<Tensor> {
+        let cache = self
+            .cache
+            .as_ref()
+            .ok_or_else(|| no_cache(&self.name, "Embedding"))?;
+        let want = [self.input_dim, self.output_dim];
+        check_d_output(&self.name, "Embedding", &want, &d_table)?;
+        if self.params.slots()[self.weight].trainable {
+            let g = self.params.grad_mut(self.weight);
+            g.iter_mut().zip(d_table.data()).for_each(|(g, d)| *g += d);
         }
         Ok(Tensor::zeros(&cache.shape))
     }

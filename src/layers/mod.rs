@@ -51,6 +51,28 @@ impl Flow {
     }
 }
 
+/// Token ids and the small table their rows come from. An [`Embedding`] whose
+/// vocabulary is well below a batch's token count offers them (see
+/// [`Layer::token_rows`]) so that a recurrent layer after it can project each
+/// table row once instead of every token's copy of it: a character model's 65
+/// symbols against 3,200 tokens a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRows {
+    /// One id per input row, in the input's (batch-first) order; each `< vocab`.
+    pub ids: Vec<usize>,
+    /// The table `[vocab, dim]`, row-major.
+    pub table: Vec<f32>,
+    /// Row length of the table.
+    pub dim: usize,
+}
+
+impl TokenRows {
+    /// Rows in the table.
+    pub fn vocab(&self) -> usize {
+        self.table.len() / self.dim.max(1)
+    }
+}
+
 /// A shape with `None` for a free dimension (the batch, or a variable length).
 pub type Shape = Vec<Option<usize>>;
 
@@ -90,6 +112,42 @@ pub trait Layer: Send + std::fmt::Debug {
     /// A model passes `false` to layers with no trainable layer before them
     /// (their input is data), which may then return zeros and skip the work.
     fn set_input_grad_needed(&mut self, _needed: bool) {}
+    /// When this layer's output rows are rows of a small table picked by the
+    /// ids in `input` (an [`Embedding`] whose vocabulary is at most a quarter
+    /// of the ids): the ids and the table. `None` otherwise, and for input
+    /// that `forward` would reject.
+    fn token_rows(&self, _input: &Tensor) -> Option<TokenRows> {
+        None
+    }
+    /// Whether [`Layer::forward_tokens`] can make use of token rows.
+    fn takes_token_rows(&self) -> bool {
+        false
+    }
+    /// Forward pass knowing that the rows of `input.x` are `tokens`' table
+    /// rows. A layer that uses them hands back, after its `backward` (which
+    /// then returns an empty tensor), the gradient of the table instead of
+    /// its input's: see [`Layer::take_table_grad`]. The default ignores them.
+    fn forward_tokens(&mut self, input: Flow, _tokens: TokenRows, training: bool) -> Result<Flow> {
+        self.forward(input, training)
+    }
+    /// After `backward` of a pass that used token rows: d(loss)/d(table)
+    /// `[vocab, dim]`, once. `None` otherwise.
+    fn take_table_grad(&mut self) -> Option<Tensor> {
+        None
+    }
+    /// Backward pass from d(loss)/d(table), the gradient the next layer's
+    /// [`Layer::take_table_grad`] gave instead of d(loss)/d(output), for the
+    /// layer whose [`Layer::token_rows`] it used.
+    fn backward_table(&mut self, _d_table: Tensor) -> Result<Tensor> {
+        Err(crate::Error::invalid(
+            "backward",
+            format!(
+                "layer {} ({}) has no token table to take a gradient",
+                self.name(),
+                self.type_name()
+            ),
+        ))
+    }
     /// For an `Activation` layer, its function; `None` for every other layer.
     /// Lets a model fuse a final softmax or sigmoid into the loss.
     fn activation_kind(&self) -> Option<ActivationKind> {

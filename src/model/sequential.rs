@@ -189,8 +189,22 @@ impl Sequential {
         self.check_input(&x)?;
         let n = self.layers.len() - usize::from(skip_last && !self.layers.is_empty());
         let mut flow = Flow::new(x);
-        for l in &mut self.layers[..n] {
-            flow = l.forward(flow, training)?;
+        // Token rows an embedding offers go to the layer after it when that
+        // layer can use them (see `Layer::token_rows`).
+        let mut tokens = None;
+        for i in 0..n {
+            let next_takes = i + 1 < n && self.layers[i + 1].takes_token_rows();
+            let l = &mut self.layers[i];
+            let offered = if next_takes {
+                l.token_rows(&flow.x)
+            } else {
+                None
+            };
+            flow = match tokens.take() {
+                Some(t) => l.forward_tokens(flow, t, training)?,
+                None => l.forward(flow, training)?,
+            };
+            tokens = offered;
         }
         Ok(flow.x)
     }
@@ -214,8 +228,15 @@ impl Sequential {
                 .any(|p| p.slots().iter().any(|s| s.trainable));
         }
         let mut d = d_output;
+        // A layer that used token rows hands the table's gradient to the
+        // layer that offered them, in place of an input gradient.
+        let mut table_grad = None;
         for l in self.layers[..n].iter_mut().rev() {
-            d = l.backward(d)?;
+            d = match table_grad.take() {
+                Some(g) => l.backward_table(g)?,
+                None => l.backward(d)?,
+            };
+            table_grad = l.take_table_grad();
         }
         Ok(())
     }

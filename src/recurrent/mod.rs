@@ -24,6 +24,7 @@ mod rnn;
 mod rows;
 mod simple;
 mod time_loop;
+mod tokens;
 
 pub use bidirectional::{Bidirectional, MergeMode};
 pub use builder::{Gru, Lstm, RnnBuilder, SimpleRnn, StackedRnnCells};

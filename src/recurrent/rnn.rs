@@ -19,7 +19,8 @@ use super::rows::{self, RowLayout};
 use super::time_loop::{
     backward_block, copy_masked, forward_block, BackwardBlock, CellGradRows, CellRows, ForwardBlock,
 };
-use crate::layers::{Flow, Layer, Shape};
+use super::tokens::{gather_rows, sum_rows_by_token, TokenTape};
+use crate::layers::{Flow, Layer, Shape, TokenRows};
 use crate::params::Params;
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -59,7 +60,8 @@ pub struct RnnOutput {
 /// What [`Rnn::backward_seq`] returns.
 #[derive(Debug, Clone)]
 pub struct RnnGrads {
-    /// d(loss)/d(input) `[B, T, I]`.
+    /// d(loss)/d(input) `[B, T, I]`; empty after a pass given token rows
+    /// (see [`Layer::forward_tokens`]), whose table gradient is kept instead.
     pub dx: Tensor,
     /// d(loss)/d(initial state) of every cell.
     pub d_initial: Vec<CellState>,
@@ -88,6 +90,8 @@ struct CellTape {
 #[derive(Debug, Clone)]
 struct Tape {
     layout: RowLayout,
+    /// The first cell's input as token rows, when the pass was given them.
+    tokens: Option<TokenTape>,
     /// The mask in the inside order (processing order), if any.
     mask: Option<Vec<f32>>,
     cells: Vec<CellTape>,
@@ -110,6 +114,8 @@ pub struct Rnn {
     row_blocks: Option<usize>,
     /// Large buffers of earlier passes, reused.
     pool: BufferPool,
+    /// d(loss)/d(table) of the last backward of a pass given token rows.
+    table_grad: Option<Tensor>,
 }
 
 fn inverted_dropout_mask(rng: &mut Rng, len: usize, rate: f32) -> Vec<f32> {
@@ -153,6 +159,7 @@ impl Rnn {
             input_grad_needed: true,
             row_blocks: None,
             pool: BufferPool::default(),
+            table_grad: None,
             tape: None,
         })
     }
@@ -308,16 +315,18 @@ impl Rnn {
         initial: Option<&[CellState]>,
         training: bool,
     ) -> Result<RnnOutput> {
-        crate::threads::in_pool(|| self.forward_seq_here(x, mask, initial, training))
+        crate::threads::in_pool(|| self.forward_seq_here(x, mask, initial, training, None))
     }
 
-    /// [`Rnn::forward_seq`] on the calling thread.
+    /// [`Rnn::forward_seq`] on the calling thread; `tokens`, when given and
+    /// usable, are the rows of `x` (see [`super::tokens`]).
     fn forward_seq_here(
         &mut self,
         x: &Tensor,
         mask: Option<&Tensor>,
         initial: Option<&[CellState]>,
         training: bool,
+        tokens: Option<TokenRows>,
     ) -> Result<RnnOutput> {
         let (batch, steps) = self.check_input(x, mask, initial)?;
         let carried = match (initial, &self.carried) {
@@ -380,18 +389,38 @@ impl Rnn {
             });
         }
 
-        // The inputs in the inside order, the first cell's input dropout applied.
+        // Token rows stand for the input unless input dropout changes the rows.
         let in0 = self.input_size();
-        let mut xs0 = self.pool.take_uninit(n * in0);
-        for b in 0..batch {
-            for t in 0..steps {
-                let src = &x.data()[(b * steps + src_t(t)) * in0..][..in0];
-                let dst = &mut xs0[layout.row(t, b) * in0..][..in0];
-                let mask = tapes[0].in_mask.as_deref().map(|m| &m[b * in0..][..in0]);
-                copy_masked(dst, src, mask);
+        let tokens = tokens.filter(|t| {
+            t.dim == in0 && t.ids.len() == n && t.vocab() > 0 && tapes[0].in_mask.is_none()
+        });
+        let token_tape = tokens.map(|t| {
+            let mut row_ids = vec![0; n];
+            for b in 0..batch {
+                for t_ in 0..steps {
+                    row_ids[layout.row(t_, b)] = t.ids[b * steps + src_t(t_)];
+                }
             }
+            TokenTape {
+                row_ids,
+                vocab: t.vocab(),
+                table: t.table,
+            }
+        });
+        // Otherwise the inputs in the inside order, the first cell's input
+        // dropout applied.
+        if token_tape.is_none() {
+            let mut xs0 = self.pool.take_uninit(n * in0);
+            for b in 0..batch {
+                for t in 0..steps {
+                    let src = &x.data()[(b * steps + src_t(t)) * in0..][..in0];
+                    let dst = &mut xs0[layout.row(t, b) * in0..][..in0];
+                    let mask = tapes[0].in_mask.as_deref().map(|m| &m[b * in0..][..in0]);
+                    copy_masked(dst, src, mask);
+                }
+            }
+            tapes[0].xs = xs0;
         }
-        tapes[0].xs = xs0;
         let mask_rows: Option<Vec<f32>> = mask.map(|m| {
             let mut out = vec![0.0; n];
             for b in 0..batch {
@@ -403,13 +432,21 @@ impl Rnn {
             out
         });
 
-        // The first cell's input projection for all steps: one GEMM.
+        // The first cell's input projection for all steps: one GEMM (of the
+        // table's rows, gathered, for token rows).
         let gw0 = self.cells[0].config().gate_width();
         let mut xw0 = self.pool.take_uninit(n * gw0);
         let fold0 = !self.cells[0].separate_recurrent_grad();
-        self.cells[0]
-            .core()
-            .project_input(&tapes[0].xs, n, &mut xw0, fold0);
+        let core0 = self.cells[0].core();
+        match &token_tape {
+            Some(tok) => {
+                let mut projected = self.pool.take_uninit(tok.vocab * gw0);
+                core0.project_input(&tok.table, tok.vocab, &mut projected, fold0);
+                gather_rows(&projected, gw0, &tok.row_ids, &mut xw0);
+                self.pool.give(projected);
+            }
+            None => core0.project_input(&tapes[0].xs, n, &mut xw0, fold0),
+        }
 
         // The time loop, one row block per thread.
         let h_top = self.units();
@@ -506,6 +543,7 @@ impl Rnn {
         self.pool.give(y);
         let tape = Tape {
             layout,
+            tokens: token_tape,
             mask: mask_rows,
             cells: tapes,
         };
@@ -653,6 +691,13 @@ impl Rnn {
         let cells = &self.cells;
         rows::run_blocks(blocks, |block| backward_block(cells, steps, block));
 
+        // Token rows: the first cell's gate gradients summed per token.
+        let token_sums = tape.tokens.as_ref().map(|tok| {
+            let gw0 = self.cells[0].config().gate_width();
+            let mut sums = self.pool.take_uninit(tok.vocab * gw0);
+            sum_rows_by_token(&dxw[0], gw0, &tok.row_ids, &mut sums);
+            sums
+        });
         // Whole-sequence weight gradients (the recurrent ones per row block:
         // each block's states are contiguous).
         for (k, cell) in self.cells.iter_mut().enumerate() {
@@ -660,8 +705,14 @@ impl Rnn {
             let ct = &tape.cells[k];
             let (h, gw, cw) = (cell.units(), cell.config().gate_width(), cell.cache_width());
             let folded = !cell.separate_recurrent_grad();
-            cell.core_mut()
-                .accumulate_input_grads(&ct.xs, &dxw[k], n, folded);
+            match (k, &tape.tokens, &token_sums) {
+                (0, Some(tok), Some(sums)) => cell
+                    .core_mut()
+                    .accumulate_input_grads(&tok.table, sums, tok.vocab, folded),
+                _ => cell
+                    .core_mut()
+                    .accumulate_input_grads(&ct.xs, &dxw[k], n, folded),
+            }
             let drec_all = if drec[k].is_empty() {
                 &dxw[k]
             } else {
@@ -685,10 +736,25 @@ impl Rnn {
         // Input gradient: one GEMM, then back to batch-first order. Zeros
         // without any work when the input is data: a sixth of the step's arithmetic.
         let in0 = self.input_size();
-        let dx = if self.input_grad_needed {
-            self.input_grad_batch_first(&tape, &dxw[0])
-        } else {
-            vec![0.0; n * in0]
+        self.table_grad = None;
+        let dx = match (&tape.tokens, token_sums) {
+            (Some(tok), Some(sums)) if self.input_grad_needed => {
+                // The table's gradient instead, for the layer that gave the rows.
+                let mut dt = vec![0.0; tok.vocab * in0];
+                self.cells[0].core().input_grad(&sums, tok.vocab, &mut dt);
+                self.table_grad = Some(Tensor::from_vec(&[tok.vocab, in0], dt)?);
+                self.pool.give(sums);
+                Tensor::default()
+            }
+            (_, sums) => {
+                sums.into_iter().for_each(|s| self.pool.give(s));
+                if self.input_grad_needed {
+                    let dx = self.input_grad_batch_first(&tape, &dxw[0]);
+                    Tensor::from_vec(&[batch, steps, in0], dx)?
+                } else {
+                    Tensor::zeros(&[batch, steps, in0])
+                }
+            }
         };
         self.pool.give(dy);
         dxw.into_iter().chain(drec).for_each(|v| self.pool.give(v));
@@ -709,10 +775,7 @@ impl Rnn {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(RnnGrads {
-            dx: Tensor::from_vec(&[batch, steps, in0], dx)?,
-            d_initial,
-        })
+        Ok(RnnGrads { dx, d_initial })
     }
 
     /// d(loss)/d(input) `[B, T, I]` from the first cell's gate gradients
@@ -739,6 +802,27 @@ impl Rnn {
         }
         self.pool.give(dxs);
         dx
+    }
+
+    /// The layer's forward pass on a [`Flow`], with token rows if given.
+    fn forward_flow(
+        &mut self,
+        input: Flow,
+        training: bool,
+        tokens: Option<TokenRows>,
+    ) -> Result<Flow> {
+        let (x, mask) = (&input.x, input.mask.as_ref());
+        let out =
+            crate::threads::in_pool(|| self.forward_seq_here(x, mask, None, training, tokens))?;
+        let mask = if self.options.return_sequences {
+            input.mask
+        } else {
+            None
+        };
+        Ok(Flow {
+            x: out.output,
+            mask,
+        })
     }
 
     /// Keeps a pass's large buffers for the next one.
@@ -780,16 +864,19 @@ impl Layer for Rnn {
     }
 
     fn forward(&mut self, input: Flow, training: bool) -> Result<Flow> {
-        let out = self.forward_seq(&input.x, input.mask.as_ref(), None, training)?;
-        let mask = if self.options.return_sequences {
-            input.mask
-        } else {
-            None
-        };
-        Ok(Flow {
-            x: out.output,
-            mask,
-        })
+        self.forward_flow(input, training, None)
+    }
+
+    fn takes_token_rows(&self) -> bool {
+        true
+    }
+
+    fn forward_tokens(&mut self, input: Flow, tokens: TokenRows, training: bool) -> Result<Flow> {
+        self.forward_flow(input, training, Some(tokens))
+    }
+
+    fn take_table_grad(&mut self) -> Option<Tensor> {
+        self.table_grad.take()
     }
 
     fn backward(&mut self, d_output: Tensor) -> Result<Tensor> {
