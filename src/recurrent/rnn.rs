@@ -2,7 +2,9 @@
 //! and backward through time (Keras's `RNN(cell)` and `RNN(StackedRNNCells)`).
 //!
 //! Forward: the input projection of all time steps of the first cell is one
-//! GEMM; each step then does the recurrent product and the fused gate maths.
+//! GEMM (or, for token rows of a small table, one GEMM over the table and a
+//! gather: see [`super::tokens`]); each step then does the recurrent product
+//! and the fused gate maths.
 //! Cells above the first are interleaved per step (StackedRNNCells). Backward
 //! (BPTT) walks the steps in reverse storing the gate gradients, then computes
 //! every weight gradient and the input gradient as whole-sequence GEMMs.

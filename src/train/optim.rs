@@ -13,6 +13,12 @@
 //! PyTorch does. Every config has `torch_defaults()` and `keras_defaults()`;
 //! the update formula is PyTorch's either way (Keras's own formulas agree for
 //! Adam, RMSprop without momentum and Adagrad up to where `eps` is added).
+//!
+//! One departure from PyTorch's defaults, TensorFlow's: running averages that
+//! decay below the smallest normal f32 (1.2e-38) are stored as zero rather
+//! than as subnormals, which the CPU handles about ten times slower; see
+//! `flush_subnormal` for when it matters and why it changes no result that
+//! is not itself at that scale.
 
 use serde::{Deserialize, Serialize};
 
