@@ -154,3 +154,34 @@ fn gru_step_b32_h128(bencher: divan::Bencher) {
     let cell = GruCell::new(cfg, "_l0", &mut Rng::new(9)).unwrap();
     cell_step(bencher, &cell);
 }
+
+/// Adam's step on B's embedding table (20,000 x 128 values, 2% of the rows
+/// with a gradient) with fresh moments, and after 800 steps in which most
+/// rows had no gradient: their first moments have decayed below the smallest
+/// normal float, where the CPU's arithmetic takes a slow path unless the
+/// optimizer flushes them to zero (it does; PyTorch's default does not).
+#[divan::bench(args = [0, 800], sample_count = 20)]
+fn adam_step_embedding_table(bencher: divan::Bencher, idle_steps: usize) {
+    use gated::train::{Adam, Algorithm, Optimizer};
+    set_threads(2);
+    let (rows, dim) = (20_000, 128);
+    let mut p = gated::Params::new();
+    p.add("weight", &[rows, dim]);
+    p.values.copy_from_slice(&rand(rows * dim, 11));
+    let mut opt = Optimizer::new(Algorithm::Adam(Adam::torch_defaults())).unwrap();
+    let touch = |p: &mut gated::Params| {
+        for r in (0..rows).step_by(50) {
+            p.grads[r * dim..(r + 1) * dim].fill(1e-3);
+        }
+    };
+    p.grads.fill(1e-3);
+    opt.step_and_zero_grad(&mut [&mut p]).unwrap();
+    for _ in 0..idle_steps {
+        touch(&mut p);
+        opt.step_and_zero_grad(&mut [&mut p]).unwrap();
+    }
+    bencher.bench_local(|| {
+        touch(&mut p);
+        opt.step_and_zero_grad(&mut [&mut p]).unwrap();
+    });
+}
