@@ -160,21 +160,18 @@ fn token_rows_are_offered_only_for_a_small_vocabulary() {
     assert!(emb.token_rows(&bad).is_none());
 }
 
+/// The model's embedding output for `ids()` (the same table: same seed, drawn first).
+fn embedded() -> Flow {
+    let config = EmbeddingConfig::new(VOCAB, DIM).mask_zero(true);
+    let mut e = Embedding::new("e", config, &mut Rng::new(7)).unwrap();
+    e.forward(Flow::new(ids()), false).unwrap()
+}
+
 #[test]
 fn a_layer_given_token_rows_returns_the_table_gradient() {
     let m = model(Lstm::new(DIM, 8).seed(1), true);
     let rows = m.layers()[0].token_rows(&ids()).unwrap();
-    let x = {
-        let mut flow = Flow::new(ids());
-        let mut e = Embedding::new(
-            "e",
-            EmbeddingConfig::new(VOCAB, DIM).mask_zero(true),
-            &mut Rng::new(7),
-        )
-        .unwrap();
-        flow = e.forward(flow, false).unwrap();
-        flow
-    };
+    let x = embedded();
     for dropout in [0.0, 0.5] {
         let mut rnn = Lstm::new(DIM, 8).dropout(dropout).seed(1).build().unwrap();
         let out = rnn.forward_tokens(x.clone(), rows.clone(), true).unwrap();
@@ -189,5 +186,29 @@ fn a_layer_given_token_rows_returns_the_table_gradient() {
             assert_eq!(dx.shape(), &[BATCH, STEPS, DIM]);
             assert!(table_grad.is_none());
         }
+    }
+}
+
+#[test]
+fn token_rows_that_are_not_the_input_rows_are_ignored() {
+    let m = model(Lstm::new(DIM, 8).seed(1), true);
+    let rows = m.layers()[0].token_rows(&ids()).unwrap();
+    let x = embedded();
+    assert!(rows.describes(x.x.data(), DIM));
+    let mut other_table = rows.clone();
+    other_table.table[DIM + 2] += 1.0;
+    let mut bad_id = rows.clone();
+    bad_id.ids[5] = VOCAB;
+    let mut short = rows.clone();
+    short.ids.pop();
+    for wrong in [other_table, bad_id, short] {
+        assert!(!wrong.describes(x.x.data(), DIM));
+        let mut rnn = Lstm::new(DIM, 8).seed(1).build().unwrap();
+        let want = rnn.forward(x.clone(), true).unwrap().x;
+        let out = rnn.forward_tokens(x.clone(), wrong, true).unwrap();
+        assert_eq!(out.x, want, "the plain pass ran");
+        let dx = rnn.backward(d_output(out.x.shape())).unwrap();
+        assert_eq!(dx.shape(), &[BATCH, STEPS, DIM]);
+        assert!(rnn.take_table_grad().is_none());
     }
 }

@@ -71,6 +71,23 @@ impl TokenRows {
     pub fn vocab(&self) -> usize {
         self.table.len() / self.dim.max(1)
     }
+
+    /// Whether `x`, rows of `dim` values, is exactly the table rows the ids
+    /// pick: a layer checks this before it trusts the rows (one comparison
+    /// per input value, against the products it replaces).
+    pub fn describes(&self, x: &[f32], dim: usize) -> bool {
+        let vocab = self.vocab();
+        self.dim == dim
+            && dim > 0
+            && vocab > 0
+            && self.table.len() == vocab * dim
+            && x.len() == self.ids.len() * dim
+            && self
+                .ids
+                .iter()
+                .zip(x.chunks_exact(dim))
+                .all(|(&id, row)| id < vocab && self.table[id * dim..(id + 1) * dim] == *row)
+    }
 }
 
 /// A shape with `None` for a free dimension (the batch, or a variable length).
@@ -123,10 +140,12 @@ pub trait Layer: Send + std::fmt::Debug {
     fn takes_token_rows(&self) -> bool {
         false
     }
-    /// Forward pass knowing that the rows of `input.x` are `tokens`' table
-    /// rows. A layer that uses them hands back, after its `backward` (which
-    /// then returns an empty tensor), the gradient of the table instead of
-    /// its input's: see [`Layer::take_table_grad`]. The default ignores them.
+    /// Forward pass given `tokens`, which should describe the rows of
+    /// `input.x` ([`TokenRows::describes`]; a layer checks it and runs its
+    /// plain pass when they do not). A layer that uses them hands back, after
+    /// its `backward` (which then returns an empty tensor), the gradient of
+    /// the table instead of its input's: see [`Layer::take_table_grad`]. The
+    /// default ignores them.
     fn forward_tokens(&mut self, input: Flow, _tokens: TokenRows, training: bool) -> Result<Flow> {
         self.forward(input, training)
     }

@@ -391,11 +391,10 @@ impl Rnn {
             });
         }
 
-        // Token rows stand for the input unless input dropout changes the rows.
+        // Token rows stand for the input unless input dropout changes the rows,
+        // and only when they are the input's rows: otherwise the plain pass runs.
         let in0 = self.input_size();
-        let tokens = tokens.filter(|t| {
-            t.dim == in0 && t.ids.len() == n && t.vocab() > 0 && tapes[0].in_mask.is_none()
-        });
+        let tokens = tokens.filter(|t| tapes[0].in_mask.is_none() && t.describes(x.data(), in0));
         let token_tape = tokens.map(|t| {
             let mut row_ids = vec![0; n];
             for b in 0..batch {
