@@ -871,9 +871,10 @@ fn update_owned(
 /// The optimizers flush them to zero instead, as TensorFlow does in all its
 /// CPU kernels (they run under its `ScopedFlushDenormal`). Where an `eps` is
 /// added to a square root the flush changes no bits of the denominator; a
-/// subnormal first moment or momentum moves a parameter by under
-/// `1.2e-38 / eps` times the step size. With `eps = 0` nothing is flushed:
-/// a zero there could turn a tiny quotient into a division by zero.
+/// subnormal first moment moves a parameter by under `1.2e-38 / eps` times
+/// the step size, a subnormal momentum by under `1.2e-38` times the learning
+/// rate. Adam, RMSProp and Adadelta flush nothing when `eps = 0`: a zero
+/// there could turn a tiny quotient into a division by zero.
 #[inline(always)]
 fn flush_subnormal(x: f32) -> f32 {
     if x.abs() < f32::MIN_POSITIVE {
