@@ -16,7 +16,8 @@ use std::borrow::Cow;
 pub struct StepForward<'a> {
     /// Rows in the batch.
     pub batch: usize,
-    /// Input projection of this step, bias included: `[B, GW]`.
+    /// Input projection of this step, bias included: `[B, GW]`; empty when
+    /// the driver already wrote it into the cache (see [`Cell::xw_in_cache`]).
     pub xw: &'a [f32],
     /// The recurrent input, h_prev after recurrent dropout: `[B, H]`.
     pub h_rec: &'a [f32],
@@ -80,6 +81,14 @@ pub trait Cell: Send + Sync + std::fmt::Debug {
     fn cache_width(&self) -> usize;
     /// Whether the recurrent pre-activation gradients differ from the input ones.
     fn separate_recurrent_grad(&self) -> bool;
+    /// Whether the cell can take its input projection in the first GW columns
+    /// of each cache row (a step then gets an empty `xw`): the driver then
+    /// writes the whole sequence's projection straight into the cache, and
+    /// the step adds the recurrent product and activates the gates in place
+    /// instead of copying them from a separate buffer.
+    fn xw_in_cache(&self) -> bool {
+        false
+    }
     /// One forward step.
     fn step(&self, io: StepForward<'_>);
     /// One backward step.
@@ -250,8 +259,16 @@ impl CellCore {
         self.packs.bias_sum_ok = false;
     }
 
-    /// `xw [n, GW] = x [n, I] W_ih^T + bias_ih (+ bias_hh when `fold_bias_hh`)`.
-    pub fn project_input(&self, x: &[f32], n: usize, xw: &mut [f32], fold_bias_hh: bool) {
+    /// `xw [n, GW] = x [n, I] W_ih^T + bias_ih (+ bias_hh when `fold_bias_hh`)`,
+    /// rows of `xw` `ld_xw` floats apart.
+    pub fn project_input(
+        &self,
+        x: &[f32],
+        n: usize,
+        xw: &mut [f32],
+        ld_xw: usize,
+        fold_bias_hh: bool,
+    ) {
         let (i, gw) = (self.config.input_size, self.config.gate_width());
         let w = self.params.value(self.w_ih);
         let hh = if fold_bias_hh { self.b_hh } else { None };
@@ -263,11 +280,58 @@ impl CellCore {
             }
             (Some(b), None) | (None, Some(b)) => Cow::Borrowed(self.params.value(b)),
             (None, None) => {
-                sgemm(Trans::N, Trans::T, n, gw, i, 1.0, x, i, w, i, 0.0, xw, gw);
+                sgemm(
+                    Trans::N,
+                    Trans::T,
+                    n,
+                    gw,
+                    i,
+                    1.0,
+                    x,
+                    i,
+                    w,
+                    i,
+                    0.0,
+                    xw,
+                    ld_xw,
+                );
                 return;
             }
         };
-        sgemm_bias(Trans::N, Trans::T, n, gw, i, x, i, w, i, &bias, xw, gw);
+        sgemm_bias(Trans::N, Trans::T, n, gw, i, x, i, w, i, &bias, xw, ld_xw);
+    }
+
+    /// `out [n, GW] += h [n, H] W_hh^T` over all gate rows; `h` and `out` have
+    /// row strides `ld_h` and `ld_out`.
+    pub fn add_recurrent_product(
+        &self,
+        h: &[f32],
+        ld_h: usize,
+        n: usize,
+        out: &mut [f32],
+        ld_out: usize,
+    ) {
+        let (units, gw) = (self.config.units, self.config.gate_width());
+        if self.packs.fwd_ok {
+            sgemm_packed(n, h, ld_h, &self.packs.fwd, true, out, ld_out);
+        } else {
+            let w = self.params.value(self.w_hh);
+            sgemm(
+                Trans::N,
+                Trans::T,
+                n,
+                gw,
+                units,
+                1.0,
+                h,
+                ld_h,
+                w,
+                units,
+                1.0,
+                out,
+                ld_out,
+            );
+        }
     }
 
     /// `out [n, cols] = h [n, H] W_hh[rows]^T (+ bias_hh[rows])` for the gate

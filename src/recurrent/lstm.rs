@@ -71,29 +71,36 @@ impl Cell for LstmCell {
         false
     }
 
+    fn xw_in_cache(&self) -> bool {
+        true
+    }
+
     fn step(&self, io: StepForward<'_>) {
         let hu = self.core.config.units;
         let (act, ract) = (
             self.core.config.activation,
             self.core.config.recurrent_activation,
         );
-        let gw = 4 * hu;
-        // scratch [B, 4H] = h_rec W_hh^T; both biases were folded into xw.
+        let (gw, cw) = (4 * hu, 5 * hu);
+        // The gates are summed in the cache: xw (already there when the driver
+        // wrote it, both biases folded in) plus h_rec W_hh^T.
+        if !io.xw.is_empty() {
+            for (row, xw) in io.cache.chunks_exact_mut(cw).zip(io.xw.chunks_exact(gw)) {
+                row[..gw].copy_from_slice(xw);
+            }
+        }
         self.core
-            .project_recurrent(io.h_rec, hu, io.batch, 0, gw, io.scratch, gw, false);
+            .add_recurrent_product(io.h_rec, hu, io.batch, io.cache, cw);
+        let cache = &mut io.cache[..io.batch * cw];
         if (act, ract) == (Activation::Tanh, Activation::Sigmoid) {
-            let (pre, xw) = (&io.scratch[..io.batch * gw], io.xw);
-            forward_tanh_sigmoid(hu, pre, xw, io.c_prev, io.cache, io.c, io.h);
+            forward_tanh_sigmoid(hu, io.c_prev, cache, io.c, io.h);
             return;
         }
-        let pre = &io.scratch[..io.batch * gw];
         let (act_slice, ract_slice) = (
             |s: &mut [f32]| act.apply_slice(s),
             |s: &mut [f32]| ract.apply_slice(s),
         );
-        forward_rows(
-            hu, pre, io.xw, io.c_prev, io.cache, io.c, io.h, act_slice, ract_slice,
-        );
+        forward_rows(hu, io.c_prev, cache, io.c, io.h, act_slice, ract_slice);
     }
 
     fn step_backward(&self, mut io: StepBackward<'_>) {
@@ -215,16 +222,14 @@ crate::kernels::simd::multiversion!(
     ) => gate_grads_tanh_sigmoid_imp
 );
 
-/// One forward step's pointwise part over every row of the batch: the gates
-/// `pre + xw` `[B, 4H]` into the cache `[B, 5H]`, activated in place (`ract` on
-/// i, f and o, `act` on g), `c = f c_prev + i g`, `act(c)` into the cache and
-/// `h = o act(c)`. `act` and `ract` apply an activation to a slice.
-#[allow(clippy::too_many_arguments)]
+/// One forward step's pointwise part over every row of the batch: the summed
+/// gates (first 4H columns of each cache row `[B, 5H]`) activated in place
+/// (`ract` on i, f and o, `act` on g), `c = f c_prev + i g`, `act(c)` into the
+/// cache's last H columns and `h = o act(c)`. `act` and `ract` apply an
+/// activation to a slice.
 #[inline(always)]
 fn forward_rows(
     units: usize,
-    pre: &[f32],
-    xw: &[f32],
     c_prev: &[f32],
     cache: &mut [f32],
     c: &mut [f32],
@@ -233,17 +238,12 @@ fn forward_rows(
     ract: impl Fn(&mut [f32]),
 ) {
     let hu = units;
-    let rows = pre
-        .chunks_exact(4 * hu)
-        .zip(xw.chunks_exact(4 * hu))
-        .zip(c_prev.chunks_exact(hu))
+    let rows = c_prev
+        .chunks_exact(hu)
         .zip(cache.chunks_exact_mut(5 * hu))
         .zip(c.chunks_exact_mut(hu).zip(h.chunks_exact_mut(hu)));
-    for ((((pre, xw), c_prev), cache), (c, h)) in rows {
+    for ((c_prev, cache), (c, h)) in rows {
         let (gates, ac) = cache.split_at_mut(4 * hu);
-        for ((g, &p), &x) in gates.iter_mut().zip(pre).zip(xw) {
-            *g = p + x;
-        }
         let (sig, rest) = gates.split_at_mut(2 * hu);
         let (g, o) = rest.split_at_mut(hu);
         ract(sig);
@@ -268,8 +268,6 @@ fn forward_rows(
 #[inline(always)]
 fn forward_tanh_sigmoid_imp(
     units: usize,
-    pre: &[f32],
-    xw: &[f32],
     c_prev: &[f32],
     cache: &mut [f32],
     c: &mut [f32],
@@ -277,16 +275,14 @@ fn forward_tanh_sigmoid_imp(
 ) {
     let tanh = |s: &mut [f32]| s.iter_mut().for_each(|v| *v = tanh_fast(*v));
     let sigmoid = |s: &mut [f32]| s.iter_mut().for_each(|v| *v = sigmoid_fast(*v));
-    forward_rows(units, pre, xw, c_prev, cache, c, h, tanh, sigmoid);
+    forward_rows(units, c_prev, cache, c, h, tanh, sigmoid);
 }
 
 crate::kernels::simd::multiversion!(
     /// The pointwise part of an LSTM step with tanh and sigmoid (vectorised):
-    /// gates `pre + xw` activated into the cache, `c`, `act(c)` and `h`.
+    /// the summed gates in the cache activated in place, `c`, `act(c)` and `h`.
     fn forward_tanh_sigmoid(
         units: usize,
-        pre: &[f32],
-        xw: &[f32],
         c_prev: &[f32],
         cache: &mut [f32],
         c: &mut [f32],
@@ -312,6 +308,7 @@ mod tests {
         let pre = random(&mut rng, batch * 4 * hu, -4.0, 4.0);
         let xw = random(&mut rng, batch * 4 * hu, -4.0, 4.0);
         let c_prev = random(&mut rng, batch * hu, -2.0, 2.0);
+        let mut summed = vec![f32::NAN; batch * 5 * hu];
         let mut want_cache = vec![0.0; batch * 5 * hu];
         let mut want_c = vec![0.0; batch * hu];
         let mut want_h = vec![0.0; batch * hu];
@@ -320,6 +317,7 @@ mod tests {
             for j in 0..4 * hu {
                 cache[j] = pre[b * 4 * hu + j] + xw[b * 4 * hu + j];
             }
+            summed[b * 5 * hu..][..4 * hu].copy_from_slice(&cache[..4 * hu]);
             Activation::Sigmoid.apply_slice(&mut cache[..2 * hu]);
             Activation::Tanh.apply_slice(&mut cache[2 * hu..3 * hu]);
             Activation::Sigmoid.apply_slice(&mut cache[3 * hu..4 * hu]);
@@ -335,10 +333,10 @@ mod tests {
         }
         for simd in [true, false] {
             set_simd_enabled(simd);
-            let mut cache = vec![f32::NAN; batch * 5 * hu];
+            let mut cache = summed.clone();
             let mut c = vec![f32::NAN; batch * hu];
             let mut h = vec![f32::NAN; batch * hu];
-            forward_tanh_sigmoid(hu, &pre, &xw, &c_prev, &mut cache, &mut c, &mut h);
+            forward_tanh_sigmoid(hu, &c_prev, &mut cache, &mut c, &mut h);
             assert_eq!(cache, want_cache, "simd {simd}");
             assert_eq!((&c, &h), (&want_c, &want_h), "simd {simd}");
         }

@@ -378,8 +378,10 @@ impl Rnn {
                 }
             }
             let h_rec_len = if rec_mask.is_some() { n * h } else { 0 };
-            // Inference keeps no tape: one step's cache is reused.
-            let cache_len = if training { n } else { batch } * cell.cache_width();
+            // Inference keeps no tape: one step's cache is reused, unless the
+            // first cell's cache holds the input projection of every step.
+            let all_steps = training || (k == 0 && cell.xw_in_cache());
+            let cache_len = if all_steps { n } else { batch } * cell.cache_width();
             tapes.push(CellTape {
                 xs: self.pool.take_uninit(if k == 0 { 0 } else { n * i }),
                 h_rec: self.pool.take_uninit(h_rec_len),
@@ -434,25 +436,32 @@ impl Rnn {
         });
 
         // The first cell's input projection for all steps: one GEMM (of the
-        // table's rows, gathered, for token rows).
+        // table's rows, gathered, for token rows), written into the cell's
+        // cache when it takes it there (rows `cw0` apart), else into `xw0`.
         let gw0 = self.cells[0].config().gate_width();
-        let mut xw0 = self.pool.take_uninit(n * gw0);
+        let in_cache = self.cells[0].xw_in_cache();
+        let mut xw0 = self.pool.take_uninit(if in_cache { 0 } else { n * gw0 });
+        let tape0 = &mut tapes[0];
+        let (dst0, ld0) = if in_cache {
+            (&mut tape0.cache, self.cells[0].cache_width())
+        } else {
+            (&mut xw0, gw0)
+        };
         let fold0 = !self.cells[0].separate_recurrent_grad();
         let core0 = self.cells[0].core();
         match &token_tape {
             Some(tok) => {
                 let mut projected = self.pool.take_uninit(tok.vocab * gw0);
-                core0.project_input(&tok.table, tok.vocab, &mut projected, fold0);
-                gather_rows(&projected, gw0, &tok.row_ids, &mut xw0);
+                core0.project_input(&tok.table, tok.vocab, &mut projected, gw0, fold0);
+                gather_rows(&projected, gw0, &tok.row_ids, dst0, ld0);
                 self.pool.give(projected);
             }
-            None => core0.project_input(&tapes[0].xs, n, &mut xw0, fold0),
+            None => core0.project_input(&tape0.xs, n, dst0, ld0, fold0),
         }
 
         // The time loop, one row block per thread.
         let h_top = self.units();
         let mut y = self.pool.take_uninit(n * h_top);
-        let cache_steps = if training { steps } else { 1 };
         let mut blocks: Vec<ForwardBlock<'_>> = layout
             .split_mut(&mut y, steps * h_top)
             .into_iter()
@@ -467,6 +476,7 @@ impl Rnn {
             .collect();
         for (cell, tape) in self.cells.iter().zip(tapes.iter_mut()) {
             let (i, h, cw) = (cell.input_size(), cell.units(), cell.cache_width());
+            let cache_steps = if tape.cache.len() == n * cw { steps } else { 1 };
             let CellTape {
                 xs,
                 in_mask,
@@ -488,13 +498,14 @@ impl Rnn {
                     hs: hs.next().unwrap_or_default(),
                     cs: cs.next().unwrap_or_default(),
                     cache: cache.next().unwrap_or_default(),
+                    all_steps: cache_steps == steps,
                     in_mask: in_mask.as_deref().map(|m| layout.part(m, p, i)),
                     rec_mask: rec_mask.as_deref().map(|m| layout.part(m, p, h)),
                 });
             }
         }
         let cells = &self.cells;
-        rows::run_blocks(blocks, |block| forward_block(cells, steps, training, block));
+        rows::run_blocks(blocks, |block| forward_block(cells, steps, block));
 
         // Final states and the output, back in batch-first order.
         let states: Vec<CellState> = self

@@ -24,6 +24,8 @@ pub(super) struct CellRows<'a> {
     pub(super) hs: &'a mut [f32],
     pub(super) cs: &'a mut [f32],
     pub(super) cache: &'a mut [f32],
+    /// Whether `cache` has every step's rows (else one step's, reused).
+    pub(super) all_steps: bool,
     pub(super) in_mask: Option<&'a [f32]>,
     pub(super) rec_mask: Option<&'a [f32]>,
 }
@@ -32,18 +34,15 @@ pub(super) struct CellRows<'a> {
 pub(super) struct ForwardBlock<'a> {
     pub(super) rows: usize,
     pub(super) cells: Vec<CellRows<'a>>,
+    /// The first cell's input projection, `[steps, rows, GW]`; empty when the
+    /// driver wrote it into that cell's cache ([`Cell::xw_in_cache`]).
     pub(super) xw0: &'a [f32],
     pub(super) y: &'a mut [f32],
     pub(super) mask: Option<&'a [f32]>,
 }
 
 /// The forward time loop over one row block.
-pub(super) fn forward_block(
-    cells: &[Box<dyn Cell>],
-    steps: usize,
-    training: bool,
-    block: ForwardBlock<'_>,
-) {
+pub(super) fn forward_block(cells: &[Box<dyn Cell>], steps: usize, block: ForwardBlock<'_>) {
     let ForwardBlock {
         rows: batch,
         cells: mut tapes,
@@ -73,6 +72,7 @@ pub(super) fn forward_block(
                     xs_t,
                     batch,
                     &mut xw_step[..batch * gw],
+                    gw,
                     !cell.separate_recurrent_grad(),
                 );
             }
@@ -99,7 +99,8 @@ pub(super) fn forward_block(
                 &tape.h_rec[t * bh..][..bh]
             };
             let xw: &[f32] = if k == 0 {
-                &xw0[t * batch * gw..][..batch * gw]
+                xw0.get(t * batch * gw..(t + 1) * batch * gw)
+                    .unwrap_or_default()
             } else {
                 &xw_step[..batch * gw]
             };
@@ -112,7 +113,8 @@ pub(super) fn forward_block(
                 c_prev,
                 h: h_next,
                 c: c_next,
-                cache: &mut tape.cache[if training { t } else { 0 } * batch * cw..][..batch * cw],
+                cache: &mut tape.cache[if tape.all_steps { t } else { 0 } * batch * cw..]
+                    [..batch * cw],
                 scratch: &mut scratch[..batch * gw],
             });
             // Masked rows keep their state.

@@ -27,11 +27,18 @@ pub(super) struct TokenTape {
     pub vocab: usize,
 }
 
-/// `out[r] = projected[row_ids[r]]` for rows of `width` values.
-pub(super) fn gather_rows(projected: &[f32], width: usize, row_ids: &[usize], out: &mut [f32]) {
+/// `out[r] = projected[row_ids[r]]` for rows of `width` values, rows of `out`
+/// `ld_out` floats apart (its other columns are left as they are).
+pub(super) fn gather_rows(
+    projected: &[f32],
+    width: usize,
+    row_ids: &[usize],
+    out: &mut [f32],
+    ld_out: usize,
+) {
     let copy = |out: &mut [f32], ids: &[usize]| {
-        for (dst, &v) in out.chunks_exact_mut(width).zip(ids) {
-            dst.copy_from_slice(&projected[v * width..][..width]);
+        for (dst, &v) in out.chunks_mut(ld_out).zip(ids) {
+            dst[..width].copy_from_slice(&projected[v * width..][..width]);
         }
     };
     let n = row_ids.len();
@@ -40,7 +47,7 @@ pub(super) fn gather_rows(projected: &[f32], width: usize, row_ids: &[usize], ou
         return;
     }
     let (ids_lo, ids_hi) = row_ids.split_at(n / 2);
-    let (lo, hi) = out[..n * width].split_at_mut(n / 2 * width);
+    let (lo, hi) = out[..n * ld_out].split_at_mut(n / 2 * ld_out);
     rayon::join(|| copy(lo, ids_lo), || copy(hi, ids_hi));
 }
 
@@ -96,7 +103,7 @@ mod tests {
         for t in [1, 2] {
             set_threads(t);
             let mut gathered = vec![f32::NAN; n * width];
-            gather_rows(&projected, width, &row_ids, &mut gathered);
+            gather_rows(&projected, width, &row_ids, &mut gathered, width);
             let mut sums = vec![f32::NAN; vocab * width];
             sum_rows_by_token(&rows, width, &row_ids, &mut sums);
             runs.push((gathered, sums));
