@@ -3,7 +3,7 @@
 
 Usage (by hand, never in CI):
     /work/venv/bin/python bench/pytorch_compare.py [path/to/gated] [--threads 2]
-        [--config A,B,B-GRU,B-RNN,C,D,E] [--repeats N]
+        [--config A,B,B-GRU,B-RNN,C,D,E] [--repeats N] [--rounds R]
 
 Each PyTorch configuration runs in its own subprocess (so its peak RSS is its
 own), once with oneDNN (the default) and once with torch.backends.mkldnn
@@ -128,6 +128,29 @@ def med(xs):
     return statistics.median(xs) if xs else None
 
 
+def summarize(cfg, torch_rounds, gated_rounds):
+    """One table row from every round of one configuration."""
+    kind = "infer" if cfg == "E" else "train"
+    mult = 1.0 if cfg == "E" else 3.0
+    on = [med(t[True][kind]) for t in torch_rounds]
+    off = [med(t[False][kind]) for t in torch_rounds]
+    gm = [g[kind]["median_ms"] for g in gated_rounds]
+    # E is compared with the faster PyTorch variant, the others with oneDNN on.
+    ref = [min(x, y) if cfg == "E" else x for x, y in zip(on, off)]
+    ratios = [r / g for r, g in zip(ref, gm)]
+    ref_m, gm_m = med(ref), med(gm)
+    return dict(cfg=cfg, on=med(on), off=med(off), gated=gm_m, ratio=med(ratios),
+                ratio_lo=min(ratios), ratio_hi=max(ratios),
+                gf_torch=forward_flops(cfg) * mult / (ref_m * 1e-3) / 1e9,
+                gf_gated=forward_flops(cfg) * mult / (gm_m * 1e-3) / 1e9,
+                rss_torch=max(t[True]["peak_rss_kib"] for t in torch_rounds) / 1024,
+                rss_torch_off=max(t[False]["peak_rss_kib"] for t in torch_rounds) / 1024,
+                rss_gated=max((g.get("peak_rss_kib") or 0) for g in gated_rounds) / 1024,
+                i_on=med([med(t[True]["infer"]) for t in torch_rounds]),
+                i_off=med([med(t[False]["infer"]) for t in torch_rounds]),
+                i_gated=med([g["infer"]["median_ms"] for g in gated_rounds]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("gated", nargs="?", default="target/release/gated")
@@ -137,54 +160,54 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--no-mkldnn", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every configuration this many times, PyTorch and gated back to back "
+                         "each round, and report the median round (robust to a slow patch of a "
+                         "shared host)")
     ap.add_argument("--json", help="also write all raw results to this file")
     a = ap.parse_args()
+    if a.rounds < 1:
+        ap.error("--rounds must be at least 1")
     if a.worker:
         worker(a.worker, a.threads, not a.no_mkldnn, a.repeats or REPEATS[a.worker], a.warmup)
         return
     cfgs = [c.strip().upper() for c in a.config.split(",") if c.strip()]
-    rows = []
-    raw = {"torch": {}, "gated": {}}
-    for cfg in cfgs:
-        torch_res = {}
-        for mk in (True, False):
-            cmd = [sys.executable, __file__, "--worker", cfg, "--threads", str(a.threads),
+    raw = {"torch": {c: [] for c in cfgs}, "gated": {c: [] for c in cfgs}}
+    # Round by round, each configuration runs in PyTorch and in gated back to
+    # back, so a slow patch of a shared host hits both sides of a round.
+    for rnd in range(a.rounds):
+        for cfg in cfgs:
+            torch_res = {}
+            for mk in (True, False):
+                cmd = [sys.executable, __file__, "--worker", cfg, "--threads", str(a.threads),
+                       "--warmup", str(a.warmup)]
+                if a.repeats:
+                    cmd += ["--repeats", str(a.repeats)]
+                if not mk:
+                    cmd.append("--no-mkldnn")
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+                torch_res[mk] = json.loads(out.strip().splitlines()[-1])
+            cmd = [a.gated, "bench", "--json", "--config", cfg, "--threads", str(a.threads),
                    "--warmup", str(a.warmup)]
             if a.repeats:
                 cmd += ["--repeats", str(a.repeats)]
-            if not mk:
-                cmd.append("--no-mkldnn")
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            torch_res[mk] = json.loads(out.strip().splitlines()[-1])
-        cmd = [a.gated, "bench", "--json", "--config", cfg, "--threads", str(a.threads),
-               "--warmup", str(a.warmup)]
-        if a.repeats:
-            cmd += ["--repeats", str(a.repeats)]
-        g = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)[0]
-        raw["torch"][cfg] = torch_res
-        raw["gated"][cfg] = g
-        kind = "infer" if cfg == "E" else "train"
-        on, off = med(torch_res[True][kind]), med(torch_res[False][kind])
-        gm = g[kind]["median_ms"]
-        ref = min(on, off) if cfg == "E" else on
-        mult = 1.0 if cfg == "E" else 3.0
-        row = dict(cfg=cfg, on=on, off=off, gated=gm, ratio=ref / gm,
-                   gf_torch=forward_flops(cfg) * mult / (ref * 1e-3) / 1e9,
-                   gf_gated=forward_flops(cfg) * mult / (gm * 1e-3) / 1e9,
-                   rss_torch=torch_res[True]["peak_rss_kib"] / 1024,
-                   rss_torch_off=torch_res[False]["peak_rss_kib"] / 1024,
-                   rss_gated=(g.get("peak_rss_kib") or 0) / 1024,
-                   i_on=med(torch_res[True]["infer"]), i_off=med(torch_res[False]["infer"]),
-                   i_gated=g["infer"]["median_ms"])
-        rows.append(row)
-        print(f"{cfg} done", file=sys.stderr)
+            g = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)[0]
+            raw["torch"][cfg].append(torch_res)
+            raw["gated"][cfg].append(g)
+            print(f"round {rnd + 1}/{a.rounds}: {cfg} done", file=sys.stderr)
+    rows = [summarize(cfg, raw["torch"][cfg], raw["gated"][cfg]) for cfg in cfgs]
+    rounds = "" if a.rounds == 1 else (
+        f"; {a.rounds} rounds: times are medians of the rounds' medians, ratio the median of the "
+        f"rounds' ratios (range in brackets)")
     print(f"threads: {a.threads}; medians in ms; training step (forward + backward + Adam) for A-D, "
-          f"ms per generated character for E; ratio = PyTorch / gated (E: vs the faster PyTorch)")
+          f"ms per generated character for E; ratio = PyTorch / gated (E: vs the faster PyTorch)"
+          f"{rounds}")
     print("| config | PyTorch oneDNN on | PyTorch oneDNN off | gated | ratio | GFLOP/s PyTorch | GFLOP/s gated "
           "| infer PyTorch on/off | infer gated | peak RSS PyTorch on/off (MiB) | peak RSS gated (MiB) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['cfg']} | {r['on']:.3f} | {r['off']:.3f} | {r['gated']:.3f} | {r['ratio']:.2f} "
+        spread = "" if a.rounds == 1 else f" [{r['ratio_lo']:.2f}-{r['ratio_hi']:.2f}]"
+        print(f"| {r['cfg']} | {r['on']:.3f} | {r['off']:.3f} | {r['gated']:.3f} | {r['ratio']:.2f}{spread} "
               f"| {r['gf_torch']:.1f} | {r['gf_gated']:.1f} | {r['i_on']:.3f} / {r['i_off']:.3f} "
               f"| {r['i_gated']:.3f} | {r['rss_torch']:.0f} / {r['rss_torch_off']:.0f} | {r['rss_gated']:.0f} |")
     if a.json:

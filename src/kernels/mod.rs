@@ -6,4 +6,5 @@ pub(crate) mod blocked;
 pub mod gemm;
 mod gemv;
 mod pack;
+pub(crate) mod rows;
 pub mod simd;

@@ -6,6 +6,7 @@
 //! Keras's `embeddings` matrix, untransposed).
 
 use super::{check_d_output, format_index, no_cache, Flow, Layer, Shape, TokenRows};
+use crate::kernels::rows::{gather_rows, scatter_add_rows};
 use crate::params::{Params, SlotId};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -228,10 +229,8 @@ impl Layer for Embedding {
         let ids = self.ids(&x)?;
         let d = self.output_dim;
         let w = self.params.value(self.weight);
-        let mut out = Vec::with_capacity(ids.len() * d);
-        for &id in &ids {
-            out.extend_from_slice(&w[id * d..(id + 1) * d]);
-        }
+        let mut out = vec![0.0; ids.len() * d];
+        gather_rows(w, d, &ids, &mut out, d);
         let mut shape = x.shape().to_vec();
         shape.push(d);
         let y = Tensor::from_vec(&shape, out)?;
@@ -264,11 +263,7 @@ impl Layer for Embedding {
         check_d_output(&self.name, "Embedding", &out_shape, &d_output)?;
         if self.params.slots()[self.weight].trainable {
             let g = self.params.grad_mut(self.weight);
-            for (&id, row) in cache.ids.iter().zip(d_output.data().chunks_exact(d)) {
-                for (gv, dv) in g[id * d..(id + 1) * d].iter_mut().zip(row) {
-                    *gv += dv;
-                }
-            }
+            scatter_add_rows(g, d, &cache.ids, d_output.data());
         }
         Ok(Tensor::zeros(&cache.shape))
     }

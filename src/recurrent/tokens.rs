@@ -12,9 +12,8 @@
 //! from `n` rows to `vocab` rows (on C's first layer, 2.5 of 64 GFLOP a step).
 
 use crate::kernels::gemm::threads;
-
-/// Below this many copied or summed values the work stays on one thread.
-const PARALLEL_MIN: usize = 1 << 16;
+pub(super) use crate::kernels::rows::gather_rows;
+use crate::kernels::rows::PARALLEL_MIN;
 
 /// The token ids kept for the backward pass, in the pass's inside row order.
 #[derive(Debug, Clone)]
@@ -25,30 +24,6 @@ pub(super) struct TokenTape {
     pub table: Vec<f32>,
     /// Rows of `table`.
     pub vocab: usize,
-}
-
-/// `out[r] = projected[row_ids[r]]` for rows of `width` values, rows of `out`
-/// `ld_out` floats apart (its other columns are left as they are).
-pub(super) fn gather_rows(
-    projected: &[f32],
-    width: usize,
-    row_ids: &[usize],
-    out: &mut [f32],
-    ld_out: usize,
-) {
-    let copy = |out: &mut [f32], ids: &[usize]| {
-        for (dst, &v) in out.chunks_mut(ld_out).zip(ids) {
-            dst[..width].copy_from_slice(&projected[v * width..][..width]);
-        }
-    };
-    let n = row_ids.len();
-    if threads() < 2 || n * width < PARALLEL_MIN {
-        copy(out, row_ids);
-        return;
-    }
-    let (ids_lo, ids_hi) = row_ids.split_at(n / 2);
-    let (lo, hi) = out[..n * ld_out].split_at_mut(n / 2 * ld_out);
-    rayon::join(|| copy(lo, ids_lo), || copy(hi, ids_hi));
 }
 
 /// `sums[v] = sum of rows[r] with row_ids[r] == v`, rows of `width` values
