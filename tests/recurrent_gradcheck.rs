@@ -326,6 +326,19 @@ fn stacked_rnn_cells() {
         4,
         Some(vec![1., 1., 0., 1., 0., 1., 1., 1.]),
     );
+    // LSTMs above the first cell: their gate gradients reach the cell below
+    // through their caches.
+    let upper = vec![
+        CellConfig::simple_rnn(3, 4),
+        CellConfig::lstm(4, 5),
+        CellConfig::lstm(5, 3),
+    ];
+    check(
+        StackedRnnCells::new(upper).return_sequences(true),
+        2,
+        4,
+        None,
+    );
 }
 
 /// Bidirectional: loss = dot(merged output, upstream); all parameters and dx.

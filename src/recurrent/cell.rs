@@ -17,7 +17,7 @@ pub struct StepForward<'a> {
     /// Rows in the batch.
     pub batch: usize,
     /// Input projection of this step, bias included: `[B, GW]`; empty when
-    /// the driver already wrote it into the cache (see [`Cell::xw_in_cache`]).
+    /// the driver already wrote it into the cache (see [`Cell::gates_in_cache`]).
     pub xw: &'a [f32],
     /// The recurrent input, h_prev after recurrent dropout: `[B, H]`.
     pub h_rec: &'a [f32],
@@ -51,9 +51,11 @@ pub struct StepBackward<'a> {
     pub c_prev: &'a [f32],
     /// The forward step's new hidden state: `[B, H]`.
     pub h: &'a [f32],
-    /// The forward step's cache: `[B, cache_width]`.
-    pub cache: &'a [f32],
-    /// Written: d(loss)/d(input projection) `[B, GW]`.
+    /// The forward step's cache: `[B, cache_width]` (overwritten with the
+    /// gate gradients when `dxw` is empty, see [`Cell::gates_in_cache`]).
+    pub cache: &'a mut [f32],
+    /// Written: d(loss)/d(input projection) `[B, GW]`; empty when the cell
+    /// writes it over the gates in its cache instead.
     pub dxw: &'a mut [f32],
     /// Written when [`Cell::separate_recurrent_grad`]: d(loss)/d(recurrent
     /// pre-activations) `[B, GW]`; otherwise empty (it equals `dxw`).
@@ -81,12 +83,14 @@ pub trait Cell: Send + Sync + std::fmt::Debug {
     fn cache_width(&self) -> usize;
     /// Whether the recurrent pre-activation gradients differ from the input ones.
     fn separate_recurrent_grad(&self) -> bool;
-    /// Whether the cell can take its input projection in the first GW columns
-    /// of each cache row (a step then gets an empty `xw`): the driver then
-    /// writes the whole sequence's projection straight into the cache, and
-    /// the step adds the recurrent product and activates the gates in place
-    /// instead of copying them from a separate buffer.
-    fn xw_in_cache(&self) -> bool {
+    /// Whether the cell keeps its gates in the first GW columns of each cache
+    /// row. The driver then writes the whole sequence's input projection
+    /// straight into the cache (a step gets an empty `xw`, adds the recurrent
+    /// product there and activates the gates in place), and a backward step
+    /// given an empty `dxw` writes its gate gradients over the gates: the
+    /// driver reads them from the cache, rows `cache_width` apart. This saves
+    /// a separate `[T*B, GW]` buffer each way, and the store misses of filling it.
+    fn gates_in_cache(&self) -> bool {
         false
     }
     /// One forward step.
@@ -95,7 +99,8 @@ pub trait Cell: Send + Sync + std::fmt::Debug {
     fn step_backward(&self, io: StepBackward<'_>);
     /// After the backward loop: adds d(loss)/d(weight_hh) and d(loss)/d(bias_hh)
     /// from the recurrent inputs `h_rec_all [N, H]`, the caches `[N, cache_width]`
-    /// and the recurrent gradients `drec_all [N, GW]` of all N = T*B rows.
+    /// and the recurrent gradients `drec_all [N, GW]` of all N = T*B rows
+    /// (empty when they are the gate gradients kept in the caches).
     fn accumulate_recurrent_grads(
         &mut self,
         h_rec_all: &[f32],
@@ -413,19 +418,34 @@ impl CellCore {
         );
     }
 
-    /// `dx [n, I] = dxw [n, GW] W_ih`.
-    pub fn input_grad(&self, dxw: &[f32], n: usize, dx: &mut [f32]) {
+    /// `dx [n, I] = dxw [n, GW] W_ih`, rows of `dxw` `ld_dxw` floats apart.
+    pub fn input_grad(&self, dxw: &[f32], ld_dxw: usize, n: usize, dx: &mut [f32]) {
         let (i, gw) = (self.config.input_size, self.config.gate_width());
         let w = self.params.value(self.w_ih);
-        sgemm(Trans::N, Trans::N, n, i, gw, 1.0, dxw, gw, w, i, 0.0, dx, i);
+        sgemm(
+            Trans::N,
+            Trans::N,
+            n,
+            i,
+            gw,
+            1.0,
+            dxw,
+            ld_dxw,
+            w,
+            i,
+            0.0,
+            dx,
+            i,
+        );
     }
 
     /// `d weight_ih += dxw^T x`, `d bias_ih += sum_rows dxw` (and `d bias_hh` too
-    /// when it was folded into the input projection).
+    /// when it was folded into the input projection); rows of `dxw` `ld_dxw` apart.
     pub fn accumulate_input_grads(
         &mut self,
         x: &[f32],
         dxw: &[f32],
+        ld_dxw: usize,
         n: usize,
         bias_hh_folded: bool,
     ) {
@@ -439,7 +459,7 @@ impl CellCore {
             n,
             1.0,
             dxw,
-            gw,
+            ld_dxw,
             x,
             i,
             1.0,
@@ -451,7 +471,7 @@ impl CellCore {
             return;
         }
         // One pass over the gate gradients serves both biases.
-        let sums = column_sums(dxw, gw, n, 0, gw);
+        let sums = column_sums(dxw, ld_dxw, n, 0, gw);
         for b in [self.b_ih, hh].into_iter().flatten() {
             let g = self.params.grad_mut(b);
             g.iter_mut().zip(&sums).for_each(|(g, s)| *g += s);

@@ -37,9 +37,9 @@ impl LstmCell {
 }
 
 impl LstmCell {
-    /// Gate gradients of one backward step into `io.dxw`, and `io.dc_prev`.
-    /// `da` and `dr` are the derivatives of the activation and the recurrent
-    /// activation expressed through their outputs.
+    /// Gate gradients of one backward step over the gates in `io.cache`, and
+    /// `io.dc_prev`. `da` and `dr` are the derivatives of the activation and
+    /// the recurrent activation expressed through their outputs.
     #[inline(always)]
     fn gate_grads(
         &self,
@@ -48,8 +48,8 @@ impl LstmCell {
         dr: impl Fn(f32) -> f32,
     ) {
         let hu = self.core.config.units;
-        let (dxw, dc_prev) = (&mut *io.dxw, &mut *io.dc_prev);
-        gate_grads_rows(hu, io.cache, io.dh, io.dc, io.c_prev, dxw, dc_prev, da, dr);
+        let cache = &mut io.cache[..io.batch * 5 * hu];
+        gate_grads_rows(hu, cache, io.dh, io.dc, io.c_prev, io.dc_prev, da, dr);
     }
 }
 
@@ -71,7 +71,7 @@ impl Cell for LstmCell {
         false
     }
 
-    fn xw_in_cache(&self) -> bool {
+    fn gates_in_cache(&self) -> bool {
         true
     }
 
@@ -108,11 +108,12 @@ impl Cell for LstmCell {
             self.core.config.activation,
             self.core.config.recurrent_activation,
         );
-        let gw = 4 * self.core.config.units;
+        let hu = self.core.config.units;
+        let (gw, cw) = (4 * hu, 5 * hu);
         // The default activations have a vectorised kernel.
         if (act, ract) == (Activation::Tanh, Activation::Sigmoid) {
-            let hu = self.core.config.units;
-            gate_grads_tanh_sigmoid(hu, io.cache, io.dh, io.dc, io.c_prev, io.dxw, io.dc_prev);
+            let cache = &mut io.cache[..io.batch * cw];
+            gate_grads_tanh_sigmoid(hu, cache, io.dh, io.dc, io.c_prev, io.dc_prev);
         } else {
             self.gate_grads(
                 &mut io,
@@ -120,46 +121,52 @@ impl Cell for LstmCell {
                 |y| ract.derivative_from_output(y),
             );
         }
+        // The gate gradients stay in the cache unless the caller wants them apart.
+        let (d, ld): (&[f32], usize) = if io.dxw.is_empty() {
+            (io.cache, cw)
+        } else {
+            for (d, row) in io.dxw.chunks_exact_mut(gw).zip(io.cache.chunks_exact(cw)) {
+                d.copy_from_slice(&row[..gw]);
+            }
+            (io.dxw, gw)
+        };
         self.core
-            .recurrent_input_grad(io.dxw, gw, io.batch, 0, gw, io.dh_rec, false);
+            .recurrent_input_grad(d, ld, io.batch, 0, gw, io.dh_rec, false);
         io.dh_prev.iter_mut().for_each(|v| *v = 0.0);
     }
 
     fn accumulate_recurrent_grads(
         &mut self,
         h_rec_all: &[f32],
-        _cache: &[f32],
+        cache_all: &[f32],
         drec_all: &[f32],
         n: usize,
     ) {
         let h_units = self.core.config.units;
-        self.core.accumulate_recurrent(
-            h_rec_all,
-            h_units,
-            drec_all,
-            4 * h_units,
-            n,
-            0,
-            4 * h_units,
-            false,
-        );
+        // The gate gradients are the recurrent ones (both biases folded).
+        let (d, ld) = if drec_all.is_empty() {
+            (cache_all, 5 * h_units)
+        } else {
+            (drec_all, 4 * h_units)
+        };
+        self.core
+            .accumulate_recurrent(h_rec_all, h_units, d, ld, n, 0, 4 * h_units, false);
     }
 }
 
-/// The gate gradients of one backward step over every row of the batch:
-/// `dxw [B, 4H]` (gates i, f, g, o) and `dc_prev [B, H]` from the cache
-/// `[B, 5H]` (i, f, g, o, act(c)), `dh`, `dc` and `c_prev` `[B, H]`. `da` and
-/// `dr` are the derivatives of the activation and the recurrent activation
-/// through their outputs.
+/// The gate gradients of one backward step over every row of the batch,
+/// written over the gates i, f, g, o of the cache `[B, 5H]` (i, f, g, o,
+/// act(c)), and `dc_prev [B, H]`, from `dh`, `dc` and `c_prev` `[B, H]`. `da`
+/// and `dr` are the derivatives of the activation and the recurrent
+/// activation through their outputs.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn gate_grads_rows(
     units: usize,
-    cache: &[f32],
+    cache: &mut [f32],
     dh: &[f32],
     dc: &[f32],
     c_prev: &[f32],
-    dxw: &mut [f32],
     dc_prev: &mut [f32],
     da: impl Fn(f32) -> f32,
     dr: impl Fn(f32) -> f32,
@@ -169,25 +176,25 @@ fn gate_grads_rows(
         .chunks_exact(hu)
         .zip(dc.chunks_exact(hu))
         .zip(c_prev.chunks_exact(hu))
-        .zip(cache.chunks_exact(5 * hu))
-        .zip(dxw.chunks_exact_mut(4 * hu))
+        .zip(cache.chunks_exact_mut(5 * hu))
         .zip(dc_prev.chunks_exact_mut(hu));
-    for (((((dh, dc), c_prev), cache), d), dc_prev) in rows {
+    for ((((dh, dc), c_prev), row), dc_prev) in rows {
         // Equal lengths, stated once, so that the loop needs no bounds checks.
-        let (i, f, g) = (&cache[..hu], &cache[hu..2 * hu], &cache[2 * hu..3 * hu]);
-        let (o, ac) = (&cache[3 * hu..4 * hu], &cache[4 * hu..5 * hu]);
-        let (di, rest) = d.split_at_mut(hu);
-        let (df, rest) = rest.split_at_mut(hu);
-        let (dg, d_o) = rest.split_at_mut(hu);
-        let (d_o, dh, dc, c_prev) = (&mut d_o[..hu], &dh[..hu], &dc[..hu], &c_prev[..hu]);
+        let (i, rest) = row.split_at_mut(hu);
+        let (f, rest) = rest.split_at_mut(hu);
+        let (g, rest) = rest.split_at_mut(hu);
+        let (o, ac) = rest.split_at_mut(hu);
+        let (g, o, ac) = (&mut g[..hu], &mut o[..hu], &ac[..hu]);
+        let (dh, dc, c_prev) = (&dh[..hu], &dc[..hu], &c_prev[..hu]);
         let dc_prev = &mut dc_prev[..hu];
         for j in 0..hu {
-            let dct = dc[j] + dh[j] * o[j] * da(ac[j]);
-            di[j] = dct * g[j] * dr(i[j]);
-            df[j] = dct * c_prev[j] * dr(f[j]);
-            dg[j] = dct * i[j] * da(g[j]);
-            d_o[j] = dh[j] * ac[j] * dr(o[j]);
-            dc_prev[j] = dct * f[j];
+            let (iv, fv, gv, ov) = (i[j], f[j], g[j], o[j]);
+            let dct = dc[j] + dh[j] * ov * da(ac[j]);
+            i[j] = dct * gv * dr(iv);
+            f[j] = dct * c_prev[j] * dr(fv);
+            g[j] = dct * iv * da(gv);
+            o[j] = dh[j] * ac[j] * dr(ov);
+            dc_prev[j] = dct * fv;
         }
     }
 }
@@ -197,27 +204,25 @@ fn gate_grads_rows(
 #[inline(always)]
 fn gate_grads_tanh_sigmoid_imp(
     units: usize,
-    cache: &[f32],
+    cache: &mut [f32],
     dh: &[f32],
     dc: &[f32],
     c_prev: &[f32],
-    dxw: &mut [f32],
     dc_prev: &mut [f32],
 ) {
     let (da, dr) = (|y: f32| 1.0 - y * y, |y: f32| y * (1.0 - y));
-    gate_grads_rows(units, cache, dh, dc, c_prev, dxw, dc_prev, da, dr);
+    gate_grads_rows(units, cache, dh, dc, c_prev, dc_prev, da, dr);
 }
 
 crate::kernels::simd::multiversion!(
     /// The backward gate gradients of an LSTM with tanh and sigmoid
-    /// (vectorised): `dxw [B, 4H]` and `dc_prev [B, H]` from the cache.
+    /// (vectorised): over the gates in the cache, and `dc_prev [B, H]`.
     fn gate_grads_tanh_sigmoid(
         units: usize,
-        cache: &[f32],
+        cache: &mut [f32],
         dh: &[f32],
         dc: &[f32],
         c_prev: &[f32],
-        dxw: &mut [f32],
         dc_prev: &mut [f32],
     ) => gate_grads_tanh_sigmoid_imp
 );
@@ -352,11 +357,11 @@ mod tests {
         let config = CellConfig::new(CellKind::Lstm, 4, hu);
         let cell = LstmCell::new(config, "", &mut rng).unwrap();
         let cache = random(&mut rng, batch * 5 * hu, -1.0, 1.0);
+        let mut want_cache = cache.clone();
         let dh = random(&mut rng, batch * hu, -1.0, 1.0);
         let dc = random(&mut rng, batch * hu, -1.0, 1.0);
         let c_prev = random(&mut rng, batch * hu, -2.0, 2.0);
         let states = vec![0.0; batch * hu];
-        let mut want_dxw = vec![0.0; batch * 4 * hu];
         let mut want_dc_prev = vec![0.0; batch * hu];
         let (mut dh_prev, mut dh_rec) = (vec![0.0; batch * hu], vec![0.0; batch * hu]);
         let mut scratch = vec![0.0; batch * 4 * hu];
@@ -368,8 +373,8 @@ mod tests {
             h_prev: &states,
             c_prev: &c_prev,
             h: &states,
-            cache: &cache,
-            dxw: &mut want_dxw,
+            cache: &mut want_cache,
+            dxw: &mut [],
             drec: &mut [],
             dh_prev: &mut dh_prev,
             dc_prev: &mut want_dc_prev,
@@ -379,10 +384,10 @@ mod tests {
         cell.gate_grads(&mut io, |y| 1.0 - y * y, |y| y * (1.0 - y));
         for simd in [true, false] {
             set_simd_enabled(simd);
-            let mut dxw = vec![f32::NAN; batch * 4 * hu];
+            let mut got = cache.clone();
             let mut dc_prev = vec![f32::NAN; batch * hu];
-            gate_grads_tanh_sigmoid(hu, &cache, &dh, &dc, &c_prev, &mut dxw, &mut dc_prev);
-            assert_eq!(dxw, want_dxw, "simd {simd}");
+            gate_grads_tanh_sigmoid(hu, &mut got, &dh, &dc, &c_prev, &mut dc_prev);
+            assert_eq!(got, want_cache, "simd {simd}");
             assert_eq!(dc_prev, want_dc_prev, "simd {simd}");
         }
         set_simd_enabled(true);

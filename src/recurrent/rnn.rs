@@ -380,7 +380,7 @@ impl Rnn {
             let h_rec_len = if rec_mask.is_some() { n * h } else { 0 };
             // Inference keeps no tape: one step's cache is reused, unless the
             // first cell's cache holds the input projection of every step.
-            let all_steps = training || (k == 0 && cell.xw_in_cache());
+            let all_steps = training || (k == 0 && cell.gates_in_cache());
             let cache_len = if all_steps { n } else { batch } * cell.cache_width();
             tapes.push(CellTape {
                 xs: self.pool.take_uninit(if k == 0 { 0 } else { n * i }),
@@ -439,7 +439,7 @@ impl Rnn {
         // table's rows, gathered, for token rows), written into the cell's
         // cache when it takes it there (rows `cw0` apart), else into `xw0`.
         let gw0 = self.cells[0].config().gate_width();
-        let in_cache = self.cells[0].xw_in_cache();
+        let in_cache = self.cells[0].gates_in_cache();
         let mut xw0 = self.pool.take_uninit(if in_cache { 0 } else { n * gw0 });
         let tape0 = &mut tapes[0];
         let (dst0, ld0) = if in_cache {
@@ -585,7 +585,7 @@ impl Rnn {
         d_states: Option<&[CellState]>,
     ) -> Result<RnnGrads> {
         let name = self.name.clone();
-        let tape = self.tape.take().ok_or_else(|| {
+        let mut tape = self.tape.take().ok_or_else(|| {
             Error::invalid(
                 "backward",
                 format!("{name}: backward called without a training forward pass"),
@@ -649,12 +649,16 @@ impl Rnn {
             dh.push(h);
             dc.push(c);
         }
-        // Gate gradients: every step writes its rows.
+        // Gate gradients: every step writes its rows (over the gates in the
+        // cache for cells that keep them there).
         let mut dxw: Vec<Vec<f32>> = Vec::with_capacity(self.cells.len());
         let mut drec: Vec<Vec<f32>> = Vec::with_capacity(self.cells.len());
         for c in &self.cells {
             let len = n * c.config().gate_width();
-            dxw.push(self.pool.take_uninit(len));
+            dxw.push(
+                self.pool
+                    .take_uninit(if c.gates_in_cache() { 0 } else { len }),
+            );
             let separate = c.separate_recurrent_grad();
             drec.push(self.pool.take_uninit(if separate { len } else { 0 }));
         }
@@ -673,7 +677,7 @@ impl Rnn {
             .zip(drec.iter_mut())
             .zip(dh.iter_mut().zip(&mut dc));
         for ((cell, ct), ((dxw_k, drec_k), (dh_k, dc_k))) in
-            self.cells.iter().zip(&tape.cells).zip(grads)
+            self.cells.iter().zip(&mut tape.cells).zip(grads)
         {
             let (i, h, gw, cw) = (
                 cell.input_size(),
@@ -685,6 +689,7 @@ impl Rnn {
             let mut drec_k = layout.split_mut(drec_k, steps * gw).into_iter();
             let mut dh_k = layout.split_mut(dh_k, h).into_iter();
             let mut dc_k = layout.split_mut(dc_k, h).into_iter();
+            let mut cache_k = layout.split_mut(&mut ct.cache, steps * cw).into_iter();
             for (p, block) in blocks.iter_mut().enumerate() {
                 block.cells.push(CellGradRows {
                     dxw: dxw_k.next().unwrap_or_default(),
@@ -694,7 +699,7 @@ impl Rnn {
                     hs: layout.part(&ct.hs, p, (steps + 1) * h),
                     cs: layout.part(&ct.cs, p, (steps + 1) * h),
                     h_rec: layout.part(&ct.h_rec, p, steps * h),
-                    cache: layout.part(&ct.cache, p, steps * cw),
+                    cache: cache_k.next().unwrap_or_default(),
                     in_mask: ct.in_mask.as_deref().map(|m| layout.part(m, p, i)),
                     rec_mask: ct.rec_mask.as_deref().map(|m| layout.part(m, p, h)),
                 });
@@ -703,11 +708,26 @@ impl Rnn {
         let cells = &self.cells;
         rows::run_blocks(blocks, |block| backward_block(cells, steps, block));
 
+        // Where each cell's gate gradients are, and their row stride.
+        let gate_grads: Vec<(&[f32], usize)> = self
+            .cells
+            .iter()
+            .zip(&tape.cells)
+            .zip(&dxw)
+            .map(|((cell, ct), d)| {
+                if cell.gates_in_cache() {
+                    (ct.cache.as_slice(), cell.cache_width())
+                } else {
+                    (d.as_slice(), cell.config().gate_width())
+                }
+            })
+            .collect();
         // Token rows: the first cell's gate gradients summed per token.
         let token_sums = tape.tokens.as_ref().map(|tok| {
             let gw0 = self.cells[0].config().gate_width();
             let mut sums = self.pool.take_uninit(tok.vocab * gw0);
-            sum_rows_by_token(&dxw[0], gw0, &tok.row_ids, &mut sums);
+            let (d0, ld0) = gate_grads[0];
+            sum_rows_by_token(d0, gw0, ld0, &tok.row_ids, &mut sums);
             sums
         });
         // Whole-sequence weight gradients (the recurrent ones per row block:
@@ -720,15 +740,19 @@ impl Rnn {
             match (k, &tape.tokens, &token_sums) {
                 (0, Some(tok), Some(sums)) => cell
                     .core_mut()
-                    .accumulate_input_grads(&tok.table, sums, tok.vocab, folded),
-                _ => cell
-                    .core_mut()
-                    .accumulate_input_grads(&ct.xs, &dxw[k], n, folded),
+                    .accumulate_input_grads(&tok.table, sums, gw, tok.vocab, folded),
+                _ => {
+                    let (d, ld) = gate_grads[k];
+                    cell.core_mut()
+                        .accumulate_input_grads(&ct.xs, d, ld, n, folded)
+                }
             }
-            let drec_all = if drec[k].is_empty() {
-                &dxw[k]
-            } else {
+            // The recurrent gradients: apart, or the gate gradients (left
+            // empty when those are in the cache, where the cell reads them).
+            let drec_all: &[f32] = if !drec[k].is_empty() {
                 &drec[k]
+            } else {
+                &dxw[k]
             };
             for (p, r) in layout.blocks.iter().enumerate() {
                 let rows = r.len() * steps;
@@ -753,7 +777,10 @@ impl Rnn {
             (Some(tok), Some(sums)) if self.input_grad_needed => {
                 // The table's gradient instead, for the layer that gave the rows.
                 let mut dt = vec![0.0; tok.vocab * in0];
-                self.cells[0].core().input_grad(&sums, tok.vocab, &mut dt);
+                let gw0 = self.cells[0].config().gate_width();
+                self.cells[0]
+                    .core()
+                    .input_grad(&sums, gw0, tok.vocab, &mut dt);
                 self.table_grad = Some(Tensor::from_vec(&[tok.vocab, in0], dt)?);
                 self.pool.give(sums);
                 Tensor::default()
@@ -761,7 +788,8 @@ impl Rnn {
             (_, sums) => {
                 sums.into_iter().for_each(|s| self.pool.give(s));
                 if self.input_grad_needed {
-                    let dx = self.input_grad_batch_first(&tape, &dxw[0]);
+                    let (d0, ld0) = gate_grads[0];
+                    let dx = self.input_grad_batch_first(&tape, d0, ld0);
                     Tensor::from_vec(&[batch, steps, in0], dx)?
                 } else {
                     Tensor::zeros(&[batch, steps, in0])
@@ -791,13 +819,13 @@ impl Rnn {
     }
 
     /// d(loss)/d(input) `[B, T, I]` from the first cell's gate gradients
-    /// `dxw` (inside order), with the input dropout mask applied.
-    fn input_grad_batch_first(&mut self, tape: &Tape, dxw: &[f32]) -> Vec<f32> {
+    /// `dxw` (inside order, rows `ld` apart), with the input dropout mask applied.
+    fn input_grad_batch_first(&mut self, tape: &Tape, dxw: &[f32], ld: usize) -> Vec<f32> {
         let layout = &tape.layout;
         let (batch, steps, in0) = (layout.batch, layout.steps, self.input_size());
         let n = batch * steps;
         let mut dxs = self.pool.take_uninit(n * in0);
-        self.cells[0].core().input_grad(dxw, n, &mut dxs);
+        self.cells[0].core().input_grad(dxw, ld, n, &mut dxs);
         let in_mask = tape.cells[0].in_mask.as_deref();
         let mut dx = vec![0.0; n * in0];
         for b in 0..batch {

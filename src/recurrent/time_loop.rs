@@ -35,7 +35,7 @@ pub(super) struct ForwardBlock<'a> {
     pub(super) rows: usize,
     pub(super) cells: Vec<CellRows<'a>>,
     /// The first cell's input projection, `[steps, rows, GW]`; empty when the
-    /// driver wrote it into that cell's cache ([`Cell::xw_in_cache`]).
+    /// driver wrote it into that cell's cache ([`Cell::gates_in_cache`]).
     pub(super) xw0: &'a [f32],
     pub(super) y: &'a mut [f32],
     pub(super) mask: Option<&'a [f32]>,
@@ -148,6 +148,8 @@ pub(super) fn forward_block(cells: &[Box<dyn Cell>], steps: usize, block: Forwar
 /// One row block's share of a cell's backward buffers: its gradients
 /// (written) and its part of the forward record.
 pub(super) struct CellGradRows<'a> {
+    /// The gate gradients `[steps, rows, GW]`; empty when the cell writes
+    /// them into its cache ([`Cell::gates_in_cache`]).
     pub(super) dxw: &'a mut [f32],
     pub(super) drec: &'a mut [f32],
     /// The running d(loss)/d(h) and d(loss)/d(c), `[rows, H]`.
@@ -156,7 +158,7 @@ pub(super) struct CellGradRows<'a> {
     pub(super) hs: &'a [f32],
     pub(super) cs: &'a [f32],
     pub(super) h_rec: &'a [f32],
-    pub(super) cache: &'a [f32],
+    pub(super) cache: &'a mut [f32],
     pub(super) in_mask: Option<&'a [f32]>,
     pub(super) rec_mask: Option<&'a [f32]>,
 }
@@ -258,6 +260,11 @@ pub(super) fn backward_block(cells: &[Box<dyn Cell>], steps: usize, block: Backw
             } else {
                 &mut gk.drec[t * batch * gw..][..batch * gw]
             };
+            let dxw_t: &mut [f32] = if gk.dxw.is_empty() {
+                &mut []
+            } else {
+                &mut gk.dxw[t * batch * gw..][..batch * gw]
+            };
             cell.step_backward(StepBackward {
                 batch,
                 dh: gk.dh,
@@ -266,8 +273,8 @@ pub(super) fn backward_block(cells: &[Box<dyn Cell>], steps: usize, block: Backw
                 h_prev,
                 c_prev,
                 h: &gk.hs[(t + 1) * bh..][..bh],
-                cache: &gk.cache[t * batch * cw..][..batch * cw],
-                dxw: &mut gk.dxw[t * batch * gw..][..batch * gw],
+                cache: &mut gk.cache[t * batch * cw..][..batch * cw],
+                dxw: dxw_t,
                 drec: drec_t,
                 dh_prev: &mut dh_prev[..bh],
                 dc_prev: dc_prev_s,
@@ -303,8 +310,12 @@ pub(super) fn backward_block(cells: &[Box<dyn Cell>], steps: usize, block: Backw
             // Into the output of the cell below at this step.
             if k > 0 {
                 let d_in = &mut dxin[..batch * i];
-                cell.core()
-                    .input_grad(&gk.dxw[t * batch * gw..][..batch * gw], batch, d_in);
+                let (d, ld) = if gk.dxw.is_empty() {
+                    (&gk.cache[t * batch * cw..][..batch * cw], cw)
+                } else {
+                    (&gk.dxw[t * batch * gw..][..batch * gw], gw)
+                };
+                cell.core().input_grad(d, ld, batch, d_in);
                 if let Some(m) = gk.in_mask {
                     d_in.iter_mut().zip(m).for_each(|(d, m)| *d *= m);
                 }

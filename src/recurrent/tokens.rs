@@ -27,14 +27,21 @@ pub(super) struct TokenTape {
 }
 
 /// `sums[v] = sum of rows[r] with row_ids[r] == v`, rows of `width` values
-/// added in row order (so the same for any thread count; two threads split
-/// the columns). `sums` holds `vocab * width` values and is overwritten.
-pub(super) fn sum_rows_by_token(rows: &[f32], width: usize, row_ids: &[usize], sums: &mut [f32]) {
+/// `ld` floats apart, added in row order (so the same for any thread count;
+/// two threads split the columns). `sums` holds `vocab * width` values and
+/// is overwritten.
+pub(super) fn sum_rows_by_token(
+    rows: &[f32],
+    width: usize,
+    ld: usize,
+    row_ids: &[usize],
+    sums: &mut [f32],
+) {
     sums.fill(0.0);
     let vocab = sums.len() / width.max(1);
     let sum_cols = |cols: std::ops::Range<usize>, out: &mut [f32]| {
         let w = cols.len();
-        for (row, &v) in rows.chunks_exact(width).zip(row_ids) {
+        for (row, &v) in rows.chunks(ld).zip(row_ids) {
             let dst = &mut out[v * w..][..w];
             dst.iter_mut()
                 .zip(&row[cols.clone()])
@@ -80,7 +87,7 @@ mod tests {
             let mut gathered = vec![f32::NAN; n * width];
             gather_rows(&projected, width, &row_ids, &mut gathered, width);
             let mut sums = vec![f32::NAN; vocab * width];
-            sum_rows_by_token(&rows, width, &row_ids, &mut sums);
+            sum_rows_by_token(&rows, width, width, &row_ids, &mut sums);
             runs.push((gathered, sums));
         }
         set_threads(1);
