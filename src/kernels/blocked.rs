@@ -13,7 +13,7 @@
 //! results do not depend on it.
 
 use super::gemm::Trans;
-use super::pack::{pack_a, pack_b};
+use super::pack::{a_panel_stride, pack_a, pack_b};
 #[cfg(target_arch = "x86_64")]
 use std::cell::RefCell;
 
@@ -265,9 +265,9 @@ unsafe fn gemm_part(
                     let (ap, a_rs, a_panel) = if direct {
                         (a.ptr.add(ic * a.rs + pc), a.rs, MR * a.rs)
                     } else {
-                        apack.reserve_len(a_panels * kc * MR);
+                        apack.reserve_len(a_panels * a_panel_stride(kc));
                         pack_a(a, alpha, ic, mc, pc, kc, apack.as_mut_slice());
-                        (apack.as_slice().as_ptr(), 0, kc * MR)
+                        (apack.as_slice().as_ptr(), 0, a_panel_stride(kc))
                     };
                     for ipn in 0..a_panels {
                         let i = ic + ipn * MR;

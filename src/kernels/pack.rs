@@ -24,13 +24,22 @@ crate::kernels::simd::multiversion!(
     pub unsafe fn pack_b(b: View, k0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) => pack_b_imp
 );
 
+/// Floats between the starts of two packed A panels of depth `kc`: `kc x MR`
+/// and one cache line more, so that the same row of consecutive panels falls
+/// in consecutive L1 sets (unpadded, panels are 8 KiB apart and all share one
+/// set, which [`pack_a`] writing every panel row by row would thrash).
+pub fn a_panel_stride(kc: usize) -> usize {
+    kc * MR + 16
+}
+
 crate::kernels::simd::multiversion!(
     /// Packs `alpha * op(A)[i0..i0+mc, k0..k0+kc]` into panels of `MR` rows,
-    /// each `kc x MR`, zero-padding the last panel's missing rows.
+    /// each `kc x MR` and [`a_panel_stride`] apart, zero-padding the last
+    /// panel's missing rows.
     ///
     /// # Safety
     /// Every addressed element of `a` must be readable, and `dst` must hold
-    /// `ceil(mc / MR) * kc * MR` floats.
+    /// `ceil(mc / MR) * a_panel_stride(kc)` floats.
     pub unsafe fn pack_a(
         a: View,
         alpha: f32,
@@ -149,8 +158,8 @@ unsafe fn transpose8x8(src: *const f32, ld_src: usize, dst: *mut f32, ld_dst: us
     }
 }
 
-/// How many k steps ahead [`pack_a`] prefetches a transposed A.
-const PACK_A_AHEAD: usize = 16;
+/// How many k steps (source rows) ahead [`pack_a`] prefetches a transposed A.
+const PACK_A_AHEAD: usize = 4;
 
 /// The body of [`pack_a`].
 #[inline(always)]
@@ -167,55 +176,45 @@ unsafe fn pack_a_imp(
         return;
     }
     let panels = mc.div_ceil(MR);
-    let dst = &mut dst[..panels * kc * MR];
+    let stride = a_panel_stride(kc);
+    let dst = &mut dst[..panels * stride];
     if !mc.is_multiple_of(MR) {
         // Rows past the end of A read as zeros.
-        dst[(panels - 1) * kc * MR..].fill(0.0);
+        dst[(panels - 1) * stride..].fill(0.0);
     }
+    let full = mc / MR;
+    let rest = mc - full * MR;
     if a.rs == 1 {
-        // op(A) is a transposed matrix: its columns are contiguous. Fill up to
-        // four panels at a time, k step by k step: each step reads one or two
-        // cache lines and writes one register row to each panel. (Filling all
-        // panels of a block at once writes to addresses 8 KiB apart, which
-        // share one L1 set and evict each other.)
-        let full = mc / MR;
-        let mut p = 0;
-        while p < full {
-            let group = (full - p).min(4);
-            for kk in 0..kc {
-                let src = a.ptr.add((k0 + kk) * a.cs + i0 + p * MR);
-                #[cfg(target_arch = "x86_64")]
-                {
-                    // Rows of A are far apart (a whole gate row, 2 KiB and
-                    // more): ask for a later row's lines now.
-                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    let ahead = src.wrapping_add(PACK_A_AHEAD * a.cs) as *const i8;
-                    _mm_prefetch::<_MM_HINT_T0>(ahead);
-                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
-                }
-                for q in 0..group {
-                    let mut v = std::ptr::read_unaligned(src.add(q * MR) as *const [f32; MR]);
-                    v.iter_mut().for_each(|x| *x *= alpha);
-                    dst[(p + q) * kc * MR + kk * MR..][..MR].copy_from_slice(&v);
+        // op(A) is a transposed matrix: source row `k` holds element `k` of
+        // every row of the block, contiguously. Each source row is read once,
+        // front to back (the lines of a row are fetched together), and its
+        // pieces of `MR` go to every panel. A later row is prefetched: rows
+        // are a whole gate row apart (2 KiB and more).
+        let row_bytes = mc * std::mem::size_of::<f32>();
+        for kk in 0..kc {
+            let src = a.ptr.add((k0 + kk) * a.cs + i0);
+            #[cfg(target_arch = "x86_64")]
+            {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                let ahead = src.wrapping_add(PACK_A_AHEAD * a.cs) as *const i8;
+                for line in (0..row_bytes).step_by(64) {
+                    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line));
                 }
             }
-            p += group;
-        }
-        let rest = mc - full * MR;
-        if rest > 0 {
-            let panel = &mut dst[full * kc * MR..];
-            for kk in 0..kc {
-                let src = a.ptr.add((k0 + kk) * a.cs + i0 + full * MR);
-                for r in 0..rest {
-                    panel[kk * MR + r] = alpha * *src.add(r);
-                }
+            for p in 0..full {
+                let mut v = std::ptr::read_unaligned(src.add(p * MR) as *const [f32; MR]);
+                v.iter_mut().for_each(|x| *x *= alpha);
+                dst[p * stride + kk * MR..][..MR].copy_from_slice(&v);
+            }
+            for r in 0..rest {
+                dst[full * stride + kk * MR + r] = alpha * *src.add(full * MR + r);
             }
         }
     } else {
         for i in 0..mc {
             let (p, r) = (i / MR, i % MR);
             let row = a.ptr.add((i0 + i) * a.rs + k0 * a.cs);
-            let panel = &mut dst[p * kc * MR..(p + 1) * kc * MR];
+            let panel = &mut dst[p * stride..][..kc * MR];
             for kk in 0..kc {
                 panel[kk * MR + r] = alpha * *row.add(kk * a.cs);
             }
@@ -289,7 +288,8 @@ mod tests {
                 };
                 for &(i0, mc, k0, kc, alpha) in &[(0, m_all, 0, k_all, 1.0), (5, 19, 2, 30, -0.5)] {
                     let panels = mc.div_ceil(MR);
-                    let mut dst = vec![f32::NAN; panels * kc * MR];
+                    let stride = a_panel_stride(kc);
+                    let mut dst = vec![f32::NAN; panels * stride];
                     // SAFETY: as above.
                     unsafe { pack_a(v, alpha, i0, mc, k0, kc, &mut dst) };
                     for kk in 0..kc {
@@ -305,7 +305,8 @@ mod tests {
                             } else {
                                 0.0
                             };
-                            assert_eq!(packed_at(&dst, kc, MR, kk, r), want, "A {t:?} {i0} {mc}");
+                            let got = dst[(r / MR) * stride + kk * MR + r % MR];
+                            assert_eq!(got, want, "A {t:?} {i0} {mc}");
                         }
                     }
                     out.push(dst);
