@@ -29,7 +29,9 @@ pub struct StepForward<'a> {
     pub h: &'a mut [f32],
     /// The new cell state, written (empty for cells without one).
     pub c: &'a mut [f32],
-    /// What the backward pass will need, written: `[B, cache_width]`.
+    /// What the backward pass will need, written: `[B, cache_width]`. With
+    /// an empty `xw`, its first GW columns hold the input projection on entry
+    /// ([`Cell::gates_in_cache`]).
     pub cache: &'a mut [f32],
     /// Scratch space of `[B, GW]`.
     pub scratch: &'a mut [f32],

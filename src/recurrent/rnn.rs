@@ -437,7 +437,7 @@ impl Rnn {
 
         // The first cell's input projection for all steps: one GEMM (of the
         // table's rows, gathered, for token rows), written into the cell's
-        // cache when it takes it there (rows `cw0` apart), else into `xw0`.
+        // cache when it takes it there (rows `cache_width` apart), else into `xw0`.
         let gw0 = self.cells[0].config().gate_width();
         let in_cache = self.cells[0].gates_in_cache();
         let mut xw0 = self.pool.take_uninit(if in_cache { 0 } else { n * gw0 });
