@@ -528,11 +528,11 @@ impl Rnn {
             })
             .collect();
         let output = if self.options.return_sequences {
-            let mut out = vec![0.0; n * h_top];
+            // Filled in batch-first order, row by row (no clearing pass first).
+            let mut out = Vec::with_capacity(n * h_top);
             for b in 0..batch {
                 for t in 0..steps {
-                    out[(b * steps + t) * h_top..][..h_top]
-                        .copy_from_slice(&y[layout.row(t, b) * h_top..][..h_top]);
+                    out.extend_from_slice(&y[layout.row(t, b) * h_top..][..h_top]);
                 }
             }
             Tensor::from_vec(&[batch, steps, h_top], out)?
@@ -827,17 +827,21 @@ impl Rnn {
         let mut dxs = self.pool.take_uninit(n * in0);
         self.cells[0].core().input_grad(dxw, ld, n, &mut dxs);
         let in_mask = tape.cells[0].in_mask.as_deref();
-        let mut dx = vec![0.0; n * in0];
+        // Filled in batch-first order, row by row (no clearing pass first).
+        let mut dx = Vec::with_capacity(n * in0);
         for b in 0..batch {
-            for t in 0..steps {
-                let st = if self.options.go_backwards {
-                    steps - 1 - t
+            let mask = in_mask.map(|m| &m[b * in0..][..in0]);
+            for st in 0..steps {
+                let t = if self.options.go_backwards {
+                    steps - 1 - st
                 } else {
-                    t
+                    st
                 };
                 let src = &dxs[layout.row(t, b) * in0..][..in0];
-                let dst = &mut dx[(b * steps + st) * in0..][..in0];
-                copy_masked(dst, src, in_mask.map(|m| &m[b * in0..][..in0]));
+                match mask {
+                    Some(m) => dx.extend(src.iter().zip(m).map(|(s, m)| s * m)),
+                    None => dx.extend_from_slice(src),
+                }
             }
         }
         self.pool.give(dxs);
