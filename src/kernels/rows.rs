@@ -14,20 +14,21 @@ pub(crate) const PARALLEL_MIN: usize = 1 << 16;
 /// at 4, 8 or 16 ahead.
 const AHEAD: usize = 4;
 
-/// Asks for the cache lines of `row` (a whole table row) now.
+/// Asks for the cache lines of `len` floats from `start` now (prefetching
+/// never faults, so any address will do).
 #[inline(always)]
-fn prefetch_row(row: &[f32]) {
+fn prefetch_span(start: *const f32, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = row.as_ptr() as *const i8;
-        for line in (0..std::mem::size_of_val(row)).step_by(64) {
-            // SAFETY: prefetching never faults; the address lies inside `row`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(line)) };
+        let p = start as *const i8;
+        for line in (0..len * std::mem::size_of::<f32>()).step_by(64) {
+            // SAFETY: a prefetch only hints the cache; it reads nothing.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(line)) };
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = row;
+    let _ = (start, len);
 }
 
 /// `out[r] = table[ids[r]]` for rows of `width` values, rows of `out`
@@ -45,7 +46,7 @@ pub(crate) fn gather_rows(
     let copy = |out: &mut [f32], ids: &[usize]| {
         for (r, (dst, &v)) in out.chunks_mut(ld_out).zip(ids).enumerate() {
             if let Some(&next) = ids.get(r + AHEAD) {
-                prefetch_row(&table[next * width..][..width]);
+                prefetch_span(table.as_ptr().wrapping_add(next * width), width);
             }
             dst[..width].copy_from_slice(&table[v * width..][..width]);
         }
@@ -64,47 +65,60 @@ pub(crate) fn gather_rows(
 /// the same sums for any thread count: two threads split the columns).
 ///
 /// # Panics
-/// As [`gather_rows`].
+/// If an id is out of the table (callers check ids first).
 pub(crate) fn scatter_add_rows(table: &mut [f32], width: usize, ids: &[usize], rows: &[f32]) {
-    let add = |table: &mut [f32], cols: std::ops::Range<usize>| {
+    let n = ids.len().min(rows.len() / width.max(1));
+    if threads() < 2 || n * width < PARALLEL_MIN || width < 32 {
+        for (r, (row, &v)) in rows.chunks_exact(width).zip(ids).enumerate() {
+            if let Some(&next) = ids.get(r + AHEAD) {
+                prefetch_span(table.as_ptr().wrapping_add(next * width), width);
+            }
+            table[v * width..][..width]
+                .iter_mut()
+                .zip(row)
+                .for_each(|(t, x)| *t += x);
+        }
+        return;
+    }
+    assert!(
+        ids[..n].iter().all(|&v| (v + 1) * width <= table.len()),
+        "scatter_add_rows: an id is out of the table"
+    );
+    // Halves on whole cache lines, so the threads never write the same line.
+    let mid = (width / 2).next_multiple_of(16).min(width);
+    let base = TablePtr(table.as_mut_ptr());
+    let add = |cols: std::ops::Range<usize>| {
         let w = cols.len();
         for (r, (row, &v)) in rows.chunks_exact(width).zip(ids).enumerate() {
             if let Some(&next) = ids.get(r + AHEAD) {
-                prefetch_row(&table[next * width + cols.start..][..w]);
+                prefetch_span(base.at(next * width + cols.start), w);
             }
-            table[v * width + cols.start..][..w]
-                .iter_mut()
+            // SAFETY: every id was checked against the table's length above,
+            // and the two calls write disjoint column ranges of a row, so the
+            // slices of the two threads never overlap.
+            let dst =
+                unsafe { std::slice::from_raw_parts_mut(base.0.add(v * width + cols.start), w) };
+            dst.iter_mut()
                 .zip(&row[cols.clone()])
                 .for_each(|(t, x)| *t += x);
         }
     };
-    if threads() < 2 || ids.len() * width < PARALLEL_MIN || width < 32 {
-        add(table, 0..width);
-        return;
-    }
-    // Halves on whole cache lines, so the threads never write the same line.
-    let mid = (width / 2).next_multiple_of(16).min(width);
-    let shared = SharedTable(table.as_mut_ptr(), table.len());
-    rayon::join(
-        // SAFETY: the two calls write disjoint columns of every row.
-        || add(unsafe { shared.get() }, 0..mid),
-        || add(unsafe { shared.get() }, mid..width),
-    );
+    rayon::join(|| add(0..mid), || add(mid..width));
 }
 
-/// The table handed to both column halves of [`scatter_add_rows`].
-struct SharedTable(*mut f32, usize);
+/// The table both column halves of [`scatter_add_rows`] write to, each
+/// through slices of its own columns.
+struct TablePtr(*mut f32);
 
-// SAFETY: only used by `scatter_add_rows`, whose halves write disjoint columns.
-unsafe impl Sync for SharedTable {}
+// SAFETY: shared only by the two halves of `scatter_add_rows`, which write
+// disjoint elements and finish before the table's borrow ends.
+unsafe impl Sync for TablePtr {}
 
-impl SharedTable {
-    /// # Safety
-    /// Callers must write disjoint parts of the table.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn get(&self) -> &mut [f32] {
-        // SAFETY: the pointer and length come from a live `&mut [f32]`.
-        unsafe { std::slice::from_raw_parts_mut(self.0, self.1) }
+impl TablePtr {
+    /// The address of element `i` (the halves capture the whole wrapper,
+    /// not its raw pointer).
+    fn at(&self, i: usize) -> *mut f32 {
+        self.0.wrapping_add(i)
     }
 }
 
