@@ -21,7 +21,8 @@ use super::rows::{self, RowLayout};
 use super::time_loop::{
     backward_block, copy_masked, forward_block, BackwardBlock, CellGradRows, CellRows, ForwardBlock,
 };
-use super::tokens::{gather_rows, sum_rows_by_token, TokenTape};
+use super::tokens::{sum_rows_by_token, TokenTape};
+use crate::kernels::rows::gather_rows;
 use crate::layers::{Flow, Layer, Shape, TokenRows};
 use crate::params::Params;
 use crate::rng::Rng;
