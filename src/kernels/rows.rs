@@ -96,8 +96,7 @@ pub(crate) fn scatter_add_rows(table: &mut [f32], width: usize, ids: &[usize], r
             // SAFETY: every id was checked against the table's length above,
             // and the two calls write disjoint column ranges of a row, so the
             // slices of the two threads never overlap.
-            let dst =
-                unsafe { std::slice::from_raw_parts_mut(base.0.add(v * width + cols.start), w) };
+            let dst = unsafe { std::slice::from_raw_parts_mut(base.at(v * width + cols.start), w) };
             dst.iter_mut()
                 .zip(&row[cols.clone()])
                 .for_each(|(t, x)| *t += x);
