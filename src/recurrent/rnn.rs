@@ -4,7 +4,10 @@
 //! Forward: the input projection of all time steps of the first cell is one
 //! GEMM (or, for token rows of a small table, one GEMM over the table and a
 //! gather: see [`super::tokens`]); each step then does the recurrent product
-//! and the fused gate maths.
+//! and the fused gate maths. An LSTM keeps its gates in its cache
+//! ([`Cell::gates_in_cache`]): the projection is written there, the step
+//! completes the gates in place, and backward overwrites them with their
+//! gradients, so neither direction needs a buffer of its own.
 //! Cells above the first are interleaved per step (StackedRNNCells). Backward
 //! (BPTT) walks the steps in reverse storing the gate gradients, then computes
 //! every weight gradient and the input gradient as whole-sequence GEMMs.
