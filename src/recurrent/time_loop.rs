@@ -61,20 +61,26 @@ pub(super) fn forward_block(cells: &[Box<dyn Cell>], steps: usize, block: Forwar
     for t in 0..steps {
         for (k, cell) in cells.iter().enumerate() {
             let (i, h, gw) = (cell.input_size(), cell.units(), cell.config().gate_width());
-            let bh = batch * h;
-            // Input projection of this step for cells above the first.
+            let (bh, cw) = (batch * h, cell.cache_width());
+            // This step's rows of the cell's cache (one step's, reused, when
+            // the cache does not keep every step).
+            let slot = if tapes[k].all_steps { t } else { 0 } * batch * cw;
+            // Input projection of this step for cells above the first: into
+            // the cache for a cell that keeps its gates there, else apart.
+            let in_cache = k > 0 && cell.gates_in_cache();
             if k > 0 {
                 let (below, this) = tapes.split_at_mut(k);
                 let x_in = &below[k - 1].hs[(t + 1) * batch * i..][..batch * i];
-                let xs_t = &mut this[0].xs[t * batch * i..][..batch * i];
-                copy_masked(xs_t, x_in, this[0].in_mask);
-                cell.core().project_input(
-                    xs_t,
-                    batch,
-                    &mut xw_step[..batch * gw],
-                    gw,
-                    !cell.separate_recurrent_grad(),
-                );
+                let this = &mut this[0];
+                let xs_t = &mut this.xs[t * batch * i..][..batch * i];
+                copy_masked(xs_t, x_in, this.in_mask);
+                let (dst, ld) = if in_cache {
+                    (&mut this.cache[slot..][..batch * cw], cw)
+                } else {
+                    (&mut xw_step[..batch * gw], gw)
+                };
+                let fold = !cell.separate_recurrent_grad();
+                cell.core().project_input(xs_t, batch, dst, ld, fold);
             }
             let tape = &mut tapes[k];
             if let Some(m) = tape.rec_mask {
@@ -101,10 +107,11 @@ pub(super) fn forward_block(cells: &[Box<dyn Cell>], steps: usize, block: Forwar
             let xw: &[f32] = if k == 0 {
                 xw0.get(t * batch * gw..(t + 1) * batch * gw)
                     .unwrap_or_default()
+            } else if in_cache {
+                &[]
             } else {
                 &xw_step[..batch * gw]
             };
-            let cw = cell.cache_width();
             cell.step(StepForward {
                 batch,
                 xw,
@@ -113,8 +120,7 @@ pub(super) fn forward_block(cells: &[Box<dyn Cell>], steps: usize, block: Forwar
                 c_prev,
                 h: h_next,
                 c: c_next,
-                cache: &mut tape.cache[if tape.all_steps { t } else { 0 } * batch * cw..]
-                    [..batch * cw],
+                cache: &mut tape.cache[slot..][..batch * cw],
                 scratch: &mut scratch[..batch * gw],
             });
             // Masked rows keep their state.
