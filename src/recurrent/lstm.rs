@@ -49,7 +49,10 @@ impl LstmCell {
     ) {
         let hu = self.core.config.units;
         let cache = &mut io.cache[..io.batch * 5 * hu];
-        gate_grads_rows(hu, cache, io.dh, io.dc, io.c_prev, io.dc_prev, da, dr);
+        let row = |gates: [&mut [f32]; 4], ac: &[f32], inputs: [&[f32]; 3], dc_prev: &mut [f32]| {
+            gate_grads_row(gates, ac, inputs, dc_prev, &da, &dr)
+        };
+        gate_grads_rows(hu, cache, io.dh, io.dc, io.c_prev, io.dc_prev, row);
     }
 }
 
@@ -156,10 +159,8 @@ impl Cell for LstmCell {
 
 /// The gate gradients of one backward step over every row of the batch,
 /// written over the gates i, f, g, o of the cache `[B, 5H]` (i, f, g, o,
-/// act(c)), and `dc_prev [B, H]`, from `dh`, `dc` and `c_prev` `[B, H]`. `da`
-/// and `dr` are the derivatives of the activation and the recurrent
-/// activation through their outputs.
-#[allow(clippy::too_many_arguments)]
+/// act(c)), and `dc_prev [B, H]`, from `dh`, `dc` and `c_prev` `[B, H]`:
+/// `row` does one row (see [`gate_grads_row`]).
 #[inline(always)]
 fn gate_grads_rows(
     units: usize,
@@ -168,8 +169,7 @@ fn gate_grads_rows(
     dc: &[f32],
     c_prev: &[f32],
     dc_prev: &mut [f32],
-    da: impl Fn(f32) -> f32,
-    dr: impl Fn(f32) -> f32,
+    mut row: impl FnMut([&mut [f32]; 4], &[f32], [&[f32]; 3], &mut [f32]),
 ) {
     let hu = units;
     let rows = dh
@@ -178,31 +178,72 @@ fn gate_grads_rows(
         .zip(c_prev.chunks_exact(hu))
         .zip(cache.chunks_exact_mut(5 * hu))
         .zip(dc_prev.chunks_exact_mut(hu));
-    for ((((dh, dc), c_prev), row), dc_prev) in rows {
-        // Equal lengths, stated once, so that the loop needs no bounds checks.
-        let (i, rest) = row.split_at_mut(hu);
+    for ((((dh, dc), c_prev), cache_row), dc_prev) in rows {
+        let (i, rest) = cache_row.split_at_mut(hu);
         let (f, rest) = rest.split_at_mut(hu);
         let (g, rest) = rest.split_at_mut(hu);
         let (o, ac) = rest.split_at_mut(hu);
-        let (g, o, ac) = (&mut g[..hu], &mut o[..hu], &ac[..hu]);
-        let (dh, dc, c_prev) = (&dh[..hu], &dc[..hu], &c_prev[..hu]);
-        let dc_prev = &mut dc_prev[..hu];
-        for j in 0..hu {
-            let (iv, fv, gv, ov) = (i[j], f[j], g[j], o[j]);
-            let dct = dc[j] + dh[j] * ov * da(ac[j]);
-            i[j] = dct * gv * dr(iv);
-            f[j] = dct * c_prev[j] * dr(fv);
-            g[j] = dct * iv * da(gv);
-            o[j] = dh[j] * ac[j] * dr(ov);
-            dc_prev[j] = dct * fv;
-        }
+        row([i, f, g, o], ac, [dh, dc, c_prev], dc_prev);
     }
 }
 
-/// [`gate_grads_rows`] for tanh and sigmoid, inlined into the
-/// multiversioned kernel below so that the loop vectorises.
+/// One row of [`gate_grads_rows`]: the gates `[i, f, g, o]` (each `[H]`)
+/// written over with their gradients, and `dc_prev`, from `act(c)` and
+/// `[dh, dc, c_prev]`. `da` and `dr` are the derivatives of the activation
+/// and the recurrent activation through their outputs.
 #[inline(always)]
-fn gate_grads_tanh_sigmoid_imp(
+fn gate_grads_row(
+    [i, f, g, o]: [&mut [f32]; 4],
+    ac: &[f32],
+    [dh, dc, c_prev]: [&[f32]; 3],
+    dc_prev: &mut [f32],
+    da: impl Fn(f32) -> f32,
+    dr: impl Fn(f32) -> f32,
+) {
+    let hu = ac.len();
+    // Equal lengths, stated once, so that the loop needs no bounds checks.
+    let (i, f, g, o) = (&mut i[..hu], &mut f[..hu], &mut g[..hu], &mut o[..hu]);
+    let (dh, dc, c_prev, dc_prev) = (&dh[..hu], &dc[..hu], &c_prev[..hu], &mut dc_prev[..hu]);
+    for j in 0..hu {
+        let (iv, fv, gv, ov) = (i[j], f[j], g[j], o[j]);
+        let dct = dc[j] + dh[j] * ov * da(ac[j]);
+        i[j] = dct * gv * dr(iv);
+        f[j] = dct * c_prev[j] * dr(fv);
+        g[j] = dct * iv * da(gv);
+        o[j] = dh[j] * ac[j] * dr(ov);
+        dc_prev[j] = dct * fv;
+    }
+}
+
+/// [`gate_grads_row`] for tanh and sigmoid, inlined into the multiversioned
+/// kernel below so that the loop vectorises.
+#[inline(always)]
+fn gate_grads_row_tanh_sigmoid_imp(
+    gates: [&mut [f32]; 4],
+    ac: &[f32],
+    inputs: [&[f32]; 3],
+    dc_prev: &mut [f32],
+) {
+    let (da, dr) = (|y: f32| 1.0 - y * y, |y: f32| y * (1.0 - y));
+    gate_grads_row(gates, ac, inputs, dc_prev, da, dr);
+}
+
+crate::kernels::simd::multiversion!(
+    /// [`gate_grads_row`] for tanh and sigmoid (vectorised). One row per call:
+    /// over a whole step, the compiler hoisted its check that the four gates
+    /// do not overlap out of the row loop, where it always failed (the gates
+    /// of all rows interleave), and ran the scalar loop.
+    fn gate_grads_row_tanh_sigmoid(
+        gates: [&mut [f32]; 4],
+        ac: &[f32],
+        inputs: [&[f32]; 3],
+        dc_prev: &mut [f32],
+    ) => gate_grads_row_tanh_sigmoid_imp
+);
+
+/// The backward gate gradients of an LSTM with tanh and sigmoid over the gates
+/// in the cache, and `dc_prev [B, H]` (see [`gate_grads_rows`]).
+fn gate_grads_tanh_sigmoid(
     units: usize,
     cache: &mut [f32],
     dh: &[f32],
@@ -210,22 +251,16 @@ fn gate_grads_tanh_sigmoid_imp(
     c_prev: &[f32],
     dc_prev: &mut [f32],
 ) {
-    let (da, dr) = (|y: f32| 1.0 - y * y, |y: f32| y * (1.0 - y));
-    gate_grads_rows(units, cache, dh, dc, c_prev, dc_prev, da, dr);
+    gate_grads_rows(
+        units,
+        cache,
+        dh,
+        dc,
+        c_prev,
+        dc_prev,
+        gate_grads_row_tanh_sigmoid,
+    );
 }
-
-crate::kernels::simd::multiversion!(
-    /// The backward gate gradients of an LSTM with tanh and sigmoid
-    /// (vectorised): over the gates in the cache, and `dc_prev [B, H]`.
-    fn gate_grads_tanh_sigmoid(
-        units: usize,
-        cache: &mut [f32],
-        dh: &[f32],
-        dc: &[f32],
-        c_prev: &[f32],
-        dc_prev: &mut [f32],
-    ) => gate_grads_tanh_sigmoid_imp
-);
 
 /// One forward step's pointwise part over every row of the batch: the summed
 /// gates (first 4H columns of each cache row `[B, 5H]`) activated in place
