@@ -44,13 +44,6 @@ impl BufferPool {
         }
     }
 
-    /// A buffer of `len` zeros.
-    pub fn take_zeroed(&mut self, len: usize) -> Vec<f32> {
-        let mut v = self.take_uninit(len);
-        v.fill(0.0);
-        v
-    }
-
     /// Keeps `v` for a later pass.
     pub fn give(&mut self, v: Vec<f32>) {
         if v.capacity() > 0 && self.spare.len() < MAX_SPARE {
@@ -79,7 +72,6 @@ mod tests {
             "none fits: a new buffer"
         );
         assert!(pool.spare.is_empty(), "the too-small spare was dropped");
-        assert_eq!(pool.take_zeroed(5), vec![0.0; 5]);
         assert!(pool.take_uninit(0).is_empty());
     }
 }

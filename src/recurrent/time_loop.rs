@@ -173,7 +173,10 @@ pub(super) struct CellGradRows<'a> {
 pub(super) struct BackwardBlock<'a> {
     pub(super) rows: usize,
     pub(super) cells: Vec<CellGradRows<'a>>,
+    /// The output gradient, `[steps, rows, H]`; or `[rows, H]` for the last
+    /// step only when `dy_last_only` (the other steps' being zero).
     pub(super) dy: &'a [f32],
+    pub(super) dy_last_only: bool,
     pub(super) mask: Option<&'a [f32]>,
 }
 
@@ -184,6 +187,7 @@ pub(super) fn backward_block(cells: &[Box<dyn Cell>], steps: usize, block: Backw
         rows: batch,
         cells: mut g,
         dy,
+        dy_last_only,
         mask,
     } = block;
     let cells_n = cells.len();
@@ -209,17 +213,36 @@ pub(super) fn backward_block(cells: &[Box<dyn Cell>], steps: usize, block: Backw
 
     for t in (0..steps).rev() {
         // Output gradient; at a masked step it flows to the previous output.
-        for b in 0..batch {
-            let dyb = &dy[(t * batch + b) * h_top..][..h_top];
-            let c = &mut carry[b * h_top..][..h_top];
-            if live(t, b) {
-                let d = &mut g[top].dh[b * h_top..][..h_top];
-                for j in 0..h_top {
-                    d[j] += dyb[j] + c[j];
-                    c[j] = 0.0;
+        let dy_t = match (dy_last_only, t + 1 == steps) {
+            (false, _) => Some(&dy[t * batch * h_top..][..batch * h_top]),
+            (true, true) => Some(&dy[..batch * h_top]),
+            (true, false) => None,
+        };
+        // With no output gradient this step and no mask, the carry is zero
+        // and there is nothing to add.
+        if dy_t.is_some() || mask.is_some() {
+            for b in 0..batch {
+                let c = &mut carry[b * h_top..][..h_top];
+                let dyb = dy_t.map(|d| &d[b * h_top..][..h_top]);
+                if live(t, b) {
+                    let d = &mut g[top].dh[b * h_top..][..h_top];
+                    match dyb {
+                        Some(dyb) => {
+                            for j in 0..h_top {
+                                d[j] += dyb[j] + c[j];
+                                c[j] = 0.0;
+                            }
+                        }
+                        None => {
+                            for j in 0..h_top {
+                                d[j] += c[j];
+                                c[j] = 0.0;
+                            }
+                        }
+                    }
+                } else if let Some(dyb) = dyb {
+                    c.iter_mut().zip(dyb).for_each(|(c, g)| *c += g);
                 }
-            } else {
-                c.iter_mut().zip(dyb).for_each(|(c, g)| *c += g);
             }
         }
         for k in (0..cells_n).rev() {
