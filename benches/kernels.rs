@@ -7,7 +7,7 @@
 use gated::kernels::act::{sigmoid_slice, tanh_slice};
 use gated::kernels::gemm::{set_threads, sgemm, sgemm_packed, PackedB, Trans};
 use gated::kernels::simd::set_simd_enabled;
-use gated::recurrent::{Cell, CellConfig, CellKind, GruCell, LstmCell, StepForward};
+use gated::recurrent::{Cell, CellConfig, CellKind, GruCell, LstmCell, StepBackward, StepForward};
 use gated::Rng;
 
 fn main() {
@@ -146,6 +146,56 @@ fn lstm_step_b32_h128(bencher: divan::Bencher) {
     let cfg = CellConfig::new(CellKind::Lstm, 128, 128).torch_like();
     let cell = LstmCell::new(cfg, "_l0", &mut Rng::new(8)).unwrap();
     cell_step(bencher, &cell);
+}
+
+/// One backward step of the LSTM at batch 32, 128 units: the gate gradients
+/// (written over the forward gates in the cache, as the RNN driver runs it)
+/// and the recurrent input gradient. Each sample starts from the forward
+/// cache of one step, copied outside the timing.
+#[divan::bench]
+fn lstm_step_backward_b32_h128(bencher: divan::Bencher) {
+    set_threads(1);
+    let cfg = CellConfig::new(CellKind::Lstm, 128, 128).torch_like();
+    let cell = LstmCell::new(cfg, "_l0", &mut Rng::new(8)).unwrap();
+    let (b, h, gw, cw) = (32, 128, cell.config().gate_width(), cell.cache_width());
+    let (xw, h_prev, c_prev) = (rand(b * gw, 5), rand(b * h, 6), rand(b * h, 7));
+    let (mut hn, mut cn) = (vec![0.0; b * h], vec![0.0; b * h]);
+    let (mut cache, mut scratch) = (vec![0.0; b * cw], vec![0.0; b * gw]);
+    cell.step(StepForward {
+        batch: b,
+        xw: &xw,
+        h_rec: &h_prev,
+        h_prev: &h_prev,
+        c_prev: &c_prev,
+        h: &mut hn,
+        c: &mut cn,
+        cache: &mut cache,
+        scratch: &mut scratch,
+    });
+    let (dh, dc) = (rand(b * h, 9), rand(b * h, 10));
+    let (mut dh_prev, mut dc_prev, mut dh_rec) =
+        (vec![0.0; b * h], vec![0.0; b * h], vec![0.0; b * h]);
+    bencher
+        .with_inputs(|| cache.clone())
+        .bench_local_refs(|step_cache| {
+            cell.step_backward(StepBackward {
+                batch: b,
+                dh: &dh,
+                dc: &dc,
+                h_rec: &h_prev,
+                h_prev: &h_prev,
+                c_prev: &c_prev,
+                h: &hn,
+                cache: step_cache,
+                dxw: &mut [],
+                drec: &mut [],
+                dh_prev: &mut dh_prev,
+                dc_prev: &mut dc_prev,
+                dh_rec: &mut dh_rec,
+                scratch: &mut scratch,
+            });
+            divan::black_box(&dh_rec);
+        });
 }
 
 #[divan::bench]
