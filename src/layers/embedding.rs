@@ -6,7 +6,7 @@
 //! Keras's `embeddings` matrix, untransposed).
 
 use super::{check_d_output, format_index, no_cache, Flow, Layer, Shape, TokenRows};
-use crate::kernels::rows::{gather_rows, scatter_add_rows};
+use crate::kernels::rows::{gather_rows_new, scatter_add_rows};
 use crate::params::{Params, SlotId};
 use crate::rng::Rng;
 use crate::tensor::Tensor;
@@ -229,8 +229,7 @@ impl Layer for Embedding {
         let ids = self.ids(&x)?;
         let d = self.output_dim;
         let w = self.params.value(self.weight);
-        let mut out = vec![0.0; ids.len() * d];
-        gather_rows(w, d, &ids, &mut out, d);
+        let out = gather_rows_new(w, d, &ids);
         let mut shape = x.shape().to_vec();
         shape.push(d);
         let y = Tensor::from_vec(&shape, out)?;
