@@ -112,32 +112,59 @@ fn tanh_4096(bencher: divan::Bencher, simd: bool) {
     set_simd_enabled(true);
 }
 
+/// The buffers of one step at batch 32, 128 units, with random inputs.
+struct StepBuffers {
+    xw: Vec<f32>,
+    h_prev: Vec<f32>,
+    c_prev: Vec<f32>,
+    h: Vec<f32>,
+    c: Vec<f32>,
+    cache: Vec<f32>,
+    scratch: Vec<f32>,
+}
+
+impl StepBuffers {
+    fn new(cell: &dyn Cell) -> StepBuffers {
+        let (b, h, gw, cw) = (32, 128, cell.config().gate_width(), cell.cache_width());
+        let c_prev = if cell.state_count() == 2 {
+            rand(b * h, 7)
+        } else {
+            Vec::new()
+        };
+        StepBuffers {
+            xw: rand(b * gw, 5),
+            h_prev: rand(b * h, 6),
+            c: vec![0.0; c_prev.len()],
+            c_prev,
+            h: vec![0.0; b * h],
+            cache: vec![0.0; b * cw],
+            scratch: vec![0.0; b * gw],
+        }
+    }
+
+    /// One forward step of `cell` over the buffers.
+    fn forward(&mut self, cell: &dyn Cell) {
+        cell.step(StepForward {
+            batch: 32,
+            xw: &self.xw,
+            h_rec: &self.h_prev,
+            h_prev: &self.h_prev,
+            c_prev: &self.c_prev,
+            h: &mut self.h,
+            c: &mut self.c,
+            cache: &mut self.cache,
+            scratch: &mut self.scratch,
+        });
+    }
+}
+
 /// One forward step (recurrent GEMM + fused gate maths) at batch 32, 128 units.
 fn cell_step(bencher: divan::Bencher, cell: &dyn Cell) {
     set_threads(1);
-    let (b, h, gw, cw) = (32, 128, cell.config().gate_width(), cell.cache_width());
-    let xw = rand(b * gw, 5);
-    let h_prev = rand(b * h, 6);
-    let c_prev = if cell.state_count() == 2 {
-        rand(b * h, 7)
-    } else {
-        Vec::new()
-    };
-    let (mut hn, mut cn) = (vec![0.0; b * h], vec![0.0; c_prev.len()]);
-    let (mut cache, mut scratch) = (vec![0.0; b * cw], vec![0.0; b * gw]);
+    let mut bufs = StepBuffers::new(cell);
     bencher.bench_local(|| {
-        cell.step(StepForward {
-            batch: b,
-            xw: &xw,
-            h_rec: &h_prev,
-            h_prev: &h_prev,
-            c_prev: &c_prev,
-            h: &mut hn,
-            c: &mut cn,
-            cache: &mut cache,
-            scratch: &mut scratch,
-        });
-        divan::black_box(&hn);
+        bufs.forward(cell);
+        divan::black_box(&bufs.h);
     });
 }
 
@@ -157,21 +184,17 @@ fn lstm_step_backward_b32_h128(bencher: divan::Bencher) {
     set_threads(1);
     let cfg = CellConfig::new(CellKind::Lstm, 128, 128).torch_like();
     let cell = LstmCell::new(cfg, "_l0", &mut Rng::new(8)).unwrap();
-    let (b, h, gw, cw) = (32, 128, cell.config().gate_width(), cell.cache_width());
-    let (xw, h_prev, c_prev) = (rand(b * gw, 5), rand(b * h, 6), rand(b * h, 7));
-    let (mut hn, mut cn) = (vec![0.0; b * h], vec![0.0; b * h]);
-    let (mut cache, mut scratch) = (vec![0.0; b * cw], vec![0.0; b * gw]);
-    cell.step(StepForward {
-        batch: b,
-        xw: &xw,
-        h_rec: &h_prev,
-        h_prev: &h_prev,
-        c_prev: &c_prev,
-        h: &mut hn,
-        c: &mut cn,
-        cache: &mut cache,
-        scratch: &mut scratch,
-    });
+    let (b, h) = (32, 128);
+    let mut bufs = StepBuffers::new(&cell);
+    bufs.forward(&cell);
+    let StepBuffers {
+        h_prev,
+        c_prev,
+        h: hn,
+        cache,
+        mut scratch,
+        ..
+    } = bufs;
     let (dh, dc) = (rand(b * h, 9), rand(b * h, 10));
     let (mut dh_prev, mut dc_prev, mut dh_rec) =
         (vec![0.0; b * h], vec![0.0; b * h], vec![0.0; b * h]);

@@ -116,7 +116,8 @@ impl Cell for LstmCell {
         // The default activations have a vectorised kernel.
         if (act, ract) == (Activation::Tanh, Activation::Sigmoid) {
             let cache = &mut io.cache[..io.batch * cw];
-            gate_grads_tanh_sigmoid(hu, cache, io.dh, io.dc, io.c_prev, io.dc_prev);
+            let row = gate_grads_row_tanh_sigmoid;
+            gate_grads_rows(hu, cache, io.dh, io.dc, io.c_prev, io.dc_prev, row);
         } else {
             self.gate_grads(
                 &mut io,
@@ -240,27 +241,6 @@ crate::kernels::simd::multiversion!(
         dc_prev: &mut [f32],
     ) => gate_grads_row_tanh_sigmoid_imp
 );
-
-/// The backward gate gradients of an LSTM with tanh and sigmoid over the gates
-/// in the cache, and `dc_prev [B, H]` (see [`gate_grads_rows`]).
-fn gate_grads_tanh_sigmoid(
-    units: usize,
-    cache: &mut [f32],
-    dh: &[f32],
-    dc: &[f32],
-    c_prev: &[f32],
-    dc_prev: &mut [f32],
-) {
-    gate_grads_rows(
-        units,
-        cache,
-        dh,
-        dc,
-        c_prev,
-        dc_prev,
-        gate_grads_row_tanh_sigmoid,
-    );
-}
 
 /// One forward step's pointwise part over every row of the batch: the summed
 /// gates (first 4H columns of each cache row `[B, 5H]`) activated in place
@@ -421,7 +401,8 @@ mod tests {
             set_simd_enabled(simd);
             let mut got = cache.clone();
             let mut dc_prev = vec![f32::NAN; batch * hu];
-            gate_grads_tanh_sigmoid(hu, &mut got, &dh, &dc, &c_prev, &mut dc_prev);
+            let row = gate_grads_row_tanh_sigmoid;
+            gate_grads_rows(hu, &mut got, &dh, &dc, &c_prev, &mut dc_prev, row);
             assert_eq!(got, want_cache, "simd {simd}");
             assert_eq!(dc_prev, want_dc_prev, "simd {simd}");
         }
