@@ -7,7 +7,7 @@
 use super::gemm::threads;
 
 /// Below this many copied or summed values the work stays on one thread.
-pub(crate) const PARALLEL_MIN: usize = 1 << 16;
+const PARALLEL_MIN: usize = 1 << 16;
 
 /// How many ids ahead the table rows are prefetched. Probe (2,560 random rows
 /// of 128 floats from a 10 MB table, best of 30): 580 us without, 464-491 us
@@ -106,15 +106,32 @@ fn gather_into<T: Send>(
     rayon::join(|| copy(lo, ids_lo), || copy(hi, ids_hi));
 }
 
-/// `table[ids[r]] += rows[r]` for rows of `width` values, in row order (so
-/// the same sums for any thread count: two threads split the columns).
+/// `table[ids[r]] += rows[r]` for rows of `width` values `ld_rows` floats
+/// apart, in row order (so the same sums for any thread count: two threads
+/// split the columns).
 ///
 /// # Panics
 /// If an id is out of the table (callers check ids first).
-pub(crate) fn scatter_add_rows(table: &mut [f32], width: usize, ids: &[usize], rows: &[f32]) {
-    let n = ids.len().min(rows.len() / width.max(1));
+pub(crate) fn scatter_add_rows(
+    table: &mut [f32],
+    width: usize,
+    ids: &[usize],
+    rows: &[f32],
+    ld_rows: usize,
+) {
+    // Rows are `width` values each; the last one needs no padding after it.
+    let whole_rows = match rows.len().checked_sub(width) {
+        Some(rest) => rest / ld_rows.max(1) + 1,
+        None => 0,
+    };
+    let n = ids.len().min(whole_rows);
+    let rows_of = |cols: std::ops::Range<usize>| {
+        rows.chunks(ld_rows.max(1))
+            .take(n)
+            .map(move |row| &row[cols.clone()])
+    };
     if threads() < 2 || n * width < PARALLEL_MIN || width < 32 {
-        for (r, (row, &v)) in rows.chunks_exact(width).zip(ids).enumerate() {
+        for (r, (row, &v)) in rows_of(0..width).zip(ids).enumerate() {
             if let Some(&next) = ids.get(r + AHEAD) {
                 prefetch_span(table.as_ptr().wrapping_add(next * width), width);
             }
@@ -134,7 +151,7 @@ pub(crate) fn scatter_add_rows(table: &mut [f32], width: usize, ids: &[usize], r
     let base = TablePtr(table.as_mut_ptr());
     let add = |cols: std::ops::Range<usize>| {
         let w = cols.len();
-        for (r, (row, &v)) in rows.chunks_exact(width).zip(ids).enumerate() {
+        for (r, (row, &v)) in rows_of(cols.clone()).zip(ids).enumerate() {
             if let Some(&next) = ids.get(r + AHEAD) {
                 prefetch_span(base.at(next * width + cols.start), w);
             }
@@ -142,9 +159,7 @@ pub(crate) fn scatter_add_rows(table: &mut [f32], width: usize, ids: &[usize], r
             // and the two calls write disjoint column ranges of a row, so the
             // slices of the two threads never overlap.
             let dst = unsafe { std::slice::from_raw_parts_mut(base.at(v * width + cols.start), w) };
-            dst.iter_mut()
-                .zip(&row[cols.clone()])
-                .for_each(|(t, x)| *t += x);
+            dst.iter_mut().zip(row).for_each(|(t, x)| *t += x);
         }
     };
     rayon::join(|| add(0..mid), || add(mid..width));
@@ -186,7 +201,7 @@ mod tests {
             let mut gathered = vec![f32::NAN; n * ld];
             gather_rows(&table, width, &ids, &mut gathered, ld);
             let mut summed = table.clone();
-            scatter_add_rows(&mut summed, width, &ids, &rows);
+            scatter_add_rows(&mut summed, width, &ids, &rows, width);
             let fresh = gather_rows_new(&table, width, &ids);
             runs.push((gathered, summed, fresh));
         }

@@ -262,7 +262,7 @@ impl Layer for Embedding {
         check_d_output(&self.name, "Embedding", &out_shape, &d_output)?;
         if self.params.slots()[self.weight].trainable {
             let g = self.params.grad_mut(self.weight);
-            scatter_add_rows(g, d, &cache.ids, d_output.data());
+            scatter_add_rows(g, d, &cache.ids, d_output.data(), d);
         }
         Ok(Tensor::zeros(&cache.shape))
     }

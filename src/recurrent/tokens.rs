@@ -11,8 +11,7 @@
 //! The same maths with the sums in another order; the three products shrink
 //! from `n` rows to `vocab` rows (on C's first layer, 2.5 of 64 GFLOP a step).
 
-use crate::kernels::gemm::threads;
-use crate::kernels::rows::PARALLEL_MIN;
+use crate::kernels::rows::scatter_add_rows;
 
 /// The token ids kept for the backward pass, in the pass's inside row order.
 #[derive(Debug, Clone)]
@@ -37,33 +36,7 @@ pub(super) fn sum_rows_by_token(
     sums: &mut [f32],
 ) {
     sums.fill(0.0);
-    let vocab = sums.len() / width.max(1);
-    let sum_cols = |cols: std::ops::Range<usize>, out: &mut [f32]| {
-        let w = cols.len();
-        for (row, &v) in rows.chunks(ld).zip(row_ids) {
-            let dst = &mut out[v * w..][..w];
-            dst.iter_mut()
-                .zip(&row[cols.clone()])
-                .for_each(|(s, x)| *s += x);
-        }
-    };
-    if threads() < 2 || row_ids.len() * width < PARALLEL_MIN || width < 32 {
-        sum_cols(0..width, sums);
-        return;
-    }
-    // Each half of the columns in its own contiguous `[vocab, half]` buffer,
-    // then interleaved back.
-    let mid = (width / 2).next_multiple_of(16).min(width);
-    let mut lo = vec![0.0; vocab * mid];
-    let mut hi = vec![0.0; vocab * (width - mid)];
-    rayon::join(
-        || sum_cols(0..mid, &mut lo),
-        || sum_cols(mid..width, &mut hi),
-    );
-    for (v, dst) in sums.chunks_exact_mut(width).enumerate() {
-        dst[..mid].copy_from_slice(&lo[v * mid..][..mid]);
-        dst[mid..].copy_from_slice(&hi[v * (width - mid)..][..width - mid]);
-    }
+    scatter_add_rows(sums, width, row_ids, rows, ld);
 }
 
 #[cfg(test)]
