@@ -590,3 +590,128 @@ fn check_writable_fails_early() {
     assert!(e.contains("not a directory"), "{e}");
     fs::remove_dir_all(&d).unwrap();
 }
+
+/// Issue 19, item 1: a shared model directory's manifest must not make gated
+/// read anything outside the directory, nor read without bound, nor hang.
+#[test]
+fn a_crafted_manifest_touches_nothing_outside_the_directory() {
+    let d = scratch("manifest-attack");
+    let loaded = load_model_dir(&fixture()).unwrap();
+    save_model_dir(&d, &loaded.model, &loaded.spec_text, &SaveExtras::default()).unwrap();
+    let manifest_path = d.join(MANIFEST_FILE);
+    let good: serde_json::Value =
+        serde_json::from_slice(&fs::read(&manifest_path).unwrap()).unwrap();
+    // A secret beside the directory, as `../secret.txt` would find it.
+    let secret = d
+        .parent()
+        .unwrap()
+        .join(format!("gated-secret-{}.txt", std::process::id()));
+    fs::write(&secret, b"secret").unwrap();
+    let secret_rel = format!("../{}", secret.file_name().unwrap().to_str().unwrap());
+    let x = fixture().join("x.npy");
+    let out = d.join("y.npy");
+    let predict = ["predict", "--model", s(&d), "--x", s(&x), "--out", s(&out)];
+    let entry = serde_json::json!({"bytes": 6, "fnv1a64": "0000000000000000"});
+    for name in [
+        "/etc/passwd",
+        secret_rel.as_str(),
+        secret.to_str().unwrap(),
+        "/dev/zero",
+        "last/weights.safetensors",
+        "notes.txt",
+    ] {
+        let mut m = good.clone();
+        m["files"][name] = entry.clone();
+        fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
+        let e = load_model_dir(&d).unwrap_err().to_string();
+        assert!(
+            e.contains("not a file of a model directory") && e.contains(MANIFEST_FILE),
+            "{name}: {e}"
+        );
+        // The size or hash of the outside file must never be reported.
+        assert!(!e.contains("6 bytes") && !e.contains("hash"), "{name}: {e}");
+        fails_cleanly(&predict, "not a file of a model directory");
+    }
+    fs::write(&manifest_path, serde_json::to_vec(&good).unwrap()).unwrap();
+    load_model_dir(&d).unwrap();
+
+    // A listed file replaced by a link to an outside file, by /dev/zero, by a
+    // FIFO (which would block a plain open forever), or by a directory.
+    #[cfg(unix)]
+    {
+        let spec = d.join("model.toml");
+        let spec_bytes = fs::read(&spec).unwrap();
+        let restore = |p: &Path| {
+            let _ = fs::remove_file(p);
+            let _ = fs::remove_dir(p);
+            fs::write(p, &spec_bytes).unwrap();
+        };
+        std::os::unix::fs::symlink(&secret, d.join("x")).unwrap();
+        fs::remove_file(&spec).unwrap();
+        std::os::unix::fs::symlink(&secret, &spec).unwrap();
+        let e = load_model_dir(&d).unwrap_err().to_string();
+        assert!(
+            e.contains("symbolic link") && e.contains("model.toml"),
+            "{e}"
+        );
+        restore(&spec);
+
+        fs::remove_file(&spec).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &spec).unwrap();
+        let e = load_model_dir(&d).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        restore(&spec);
+
+        fs::remove_file(&spec).unwrap();
+        let c = std::ffi::CString::new(spec.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let started = std::time::Instant::now();
+        let e = load_model_dir(&d).unwrap_err().to_string();
+        assert!(e.contains("not a plain file"), "{e}");
+        assert!(started.elapsed().as_secs() < 5);
+        fails_cleanly(&predict, "not a plain file");
+        restore(&spec);
+
+        fs::remove_file(&spec).unwrap();
+        fs::create_dir(&spec).unwrap();
+        let e = load_model_dir(&d).unwrap_err().to_string();
+        assert!(e.contains("not a plain file"), "{e}");
+        restore(&spec);
+        load_model_dir(&d).unwrap();
+
+        // An optional file that is a link is refused, not silently skipped.
+        std::os::unix::fs::symlink(&secret, d.join(STATE_FILE)).unwrap();
+        let e = load_model_dir(&d).unwrap_err().to_string();
+        assert!(e.contains("symbolic link") && e.contains(STATE_FILE), "{e}");
+        fs::remove_file(d.join(STATE_FILE)).unwrap();
+        fs::remove_file(d.join("x")).unwrap();
+    }
+
+    // A listed file with a declared size is never read past what the
+    // manifest declared: a mismatch is reported from the size alone.
+    let mut m = good.clone();
+    m["files"][WEIGHTS_FILE]["bytes"] = serde_json::json!(3);
+    fs::write(&manifest_path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let e = load_model_dir(&d).unwrap_err().to_string();
+    assert!(
+        e.contains("does not match checkpoint.json (8036 bytes; expected 3 bytes"),
+        "{e}"
+    );
+
+    // Without a manifest, a weights file far larger than the spec allows is
+    // refused before it is read.
+    fs::remove_file(&manifest_path).unwrap();
+    let w = d.join(WEIGHTS_FILE);
+    let f = fs::OpenOptions::new().append(true).open(&w).unwrap();
+    f.set_len(1 << 40).unwrap(); // sparse: no disk used
+    drop(f);
+    let e = load_model_dir(&d).unwrap_err().to_string();
+    assert!(
+        e.contains(WEIGHTS_FILE) && e.contains("more than the"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    fs::remove_file(&secret).ok();
+    fs::remove_dir_all(&d).unwrap();
+}

@@ -9,6 +9,7 @@ pub mod atomic;
 pub mod npy;
 pub mod npz;
 pub mod pickle;
+pub mod regular;
 pub mod weights;
 
 pub use atomic::{write_atomic, write_atomic_with};

@@ -68,7 +68,9 @@ pub fn load_safetensors_with_metadata(
     decode_safetensors(&bytes, path)
 }
 
-fn decode_safetensors(
+/// Decodes the bytes of a `.safetensors` file (as [`load_safetensors_with_metadata`]);
+/// `path` names it in errors.
+pub fn decode_safetensors(
     bytes: &[u8],
     path: &Path,
 ) -> Result<(NamedTensors, HashMap<String, String>)> {

@@ -63,17 +63,21 @@
 //! # }
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use super::manifest::MANIFEST_FILE;
+use super::manifest::{read_manifest, verify_manifest, write_manifest};
 use super::spec::parse_spec;
-use super::torch::{load_weights, torch_state_dict};
+use super::torch::{apply_state_dict, torch_state_dict};
 use super::Sequential;
 use crate::io::atomic::write_atomic;
+use crate::io::regular::{is_present, read_regular, read_regular_text};
 use crate::io::weights::{
-    load_safetensors_with_metadata, save_safetensors, save_safetensors_with_metadata,
+    decode_safetensors, load_safetensors_with_metadata, save_safetensors,
+    save_safetensors_with_metadata, NamedTensors,
 };
 use crate::train::{OptimizerState, TrainingState};
 use crate::{Error, Result, Tensor};
@@ -89,11 +93,25 @@ pub const STATE_FILE: &str = "training_state.json";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// `vocab.json`: the vocabulary.
 pub const VOCAB_FILE: &str = "vocab.json";
-/// `checkpoint.json`: the manifest of a save.
-pub const MANIFEST_FILE: &str = "checkpoint.json";
+/// Every file gated writes into a model directory, and so every name a
+/// manifest may list.
+pub const MODEL_DIR_FILES: [&str; 5] = [
+    SPEC_FILE,
+    WEIGHTS_FILE,
+    STATE_FILE,
+    OPTIMIZER_FILE,
+    VOCAB_FILE,
+];
 
-const FORMAT: &str = "gated-model-dir";
-const VERSION: u32 = 1;
+/// The largest `model.toml` read from a model directory.
+const MAX_SPEC_BYTES: u64 = 16 << 20;
+/// The largest `training_state.json` or `vocab.json` read from a model directory.
+const MAX_JSON_BYTES: u64 = 256 << 20;
+/// Room for a safetensors header beside the tensors it describes.
+const MAX_HEADER_BYTES: u64 = 64 << 20;
+/// At most this many f32 state values per parameter in `optimizer.safetensors`
+/// (Adam with AMSGrad keeps three).
+const MAX_OPTIMIZER_SLOTS: u64 = 4;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -149,55 +167,6 @@ impl Checkpoint {
     pub fn path(self, dir: &Path) -> PathBuf {
         dir.join(self.dir_name())
     }
-}
-
-/// One file's entry in the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct FileEntry {
-    bytes: u64,
-    fnv1a64: String,
-}
-
-/// `checkpoint.json`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Manifest {
-    format: String,
-    version: u32,
-    complete: bool,
-    files: BTreeMap<String, FileEntry>,
-}
-
-/// FNV-1a, 64 bits: a cheap check that a file is the one the manifest lists.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
-}
-
-fn entry_of(path: &Path) -> Result<FileEntry> {
-    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(FileEntry {
-        bytes: bytes.len() as u64,
-        fnv1a64: format!("{:016x}", fnv1a64(&bytes)),
-    })
-}
-
-fn write_manifest(dir: &Path, complete: bool, files: &[&str]) -> Result<()> {
-    let mut m = Manifest {
-        format: FORMAT.to_string(),
-        version: VERSION,
-        complete,
-        files: BTreeMap::new(),
-    };
-    for f in files {
-        m.files.insert(f.to_string(), entry_of(&dir.join(f))?);
-    }
-    let path = dir.join(MANIFEST_FILE);
-    let text = serde_json::to_string_pretty(&m).map_err(|e| Error::file(&path, e.to_string()))?;
-    write_atomic(&path, text.as_bytes())
 }
 
 /// Fails unless `dir` exists (it is created) and a file can be written in it,
@@ -300,7 +269,7 @@ fn write_files(
 fn remove_stale(dir: &Path, files: &[&str]) -> Result<()> {
     for f in [STATE_FILE, OPTIMIZER_FILE, VOCAB_FILE] {
         let p = dir.join(f);
-        if !files.contains(&f) && p.exists() {
+        if !files.contains(&f) && is_present(&p) {
             fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
         }
     }
@@ -375,7 +344,12 @@ fn sync_dir(dir: &Path) {
 fn interrupted_swap(parent: &Path, name: &str) -> Option<PathBuf> {
     siblings(parent, name, "old")
         .into_iter()
-        .filter(|p| read_manifest(p).ok().flatten().is_some_and(|m| m.complete))
+        .filter(|p| {
+            read_manifest(p, &MODEL_DIR_FILES)
+                .ok()
+                .flatten()
+                .is_some_and(|m| m.complete)
+        })
         .max_by_key(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
 }
 
@@ -394,7 +368,7 @@ pub fn save_checkpoint(
     let name = which.dir_name();
     let target = which.path(dir);
     // Finish a swap that an earlier run left half done.
-    if !target.exists() {
+    if !is_present(&target) {
         if let Some(old) = interrupted_swap(dir, name) {
             fs::rename(&old, &target).map_err(|e| Error::io(&target, e))?;
         }
@@ -409,7 +383,7 @@ pub fn save_checkpoint(
     }
     sync_dir(&tmp);
     let old = hidden(dir, name, "old");
-    if target.exists() {
+    if is_present(&target) {
         fs::rename(&target, &old).map_err(|e| Error::io(&target, e))?;
     }
     fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
@@ -428,7 +402,7 @@ pub fn save_checkpoint(
 /// the directory is missing, loads the complete previous checkpoint instead.
 pub fn load_checkpoint(dir: &Path, which: Checkpoint) -> Result<LoadedModel> {
     let target = which.path(dir);
-    if !target.exists() {
+    if !is_present(&target) {
         if let Some(old) = interrupted_swap(dir, which.dir_name()) {
             return load_model_dir(&old);
         }
@@ -436,60 +410,14 @@ pub fn load_checkpoint(dir: &Path, which: Checkpoint) -> Result<LoadedModel> {
     load_model_dir(&target)
 }
 
-fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
-    let path = dir.join(MANIFEST_FILE);
-    if !path.exists() {
-        return Ok(None);
-    }
-    let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let m: Manifest = serde_json::from_str(&text)
-        .map_err(|e| Error::file(&path, format!("not a valid manifest: {e}")))?;
-    if m.format != FORMAT || m.version != VERSION {
-        return Err(Error::file(
-            &path,
-            format!(
-                "format {:?} version {}; this gated reads {FORMAT:?} version {VERSION}",
-                m.format, m.version
-            ),
-        ));
-    }
-    Ok(Some(m))
-}
-
-fn verify_manifest(dir: &Path, m: &Manifest) -> Result<()> {
+/// `; the last complete checkpoint is DIR/last` when there is one, to end an error.
+fn last_checkpoint_hint(dir: &Path) -> String {
     let last = Checkpoint::Last.path(dir);
-    let hint = if last.join(MANIFEST_FILE).exists() {
+    if is_present(&last.join(MANIFEST_FILE)) {
         format!("; the last complete checkpoint is {}", last.display())
     } else {
         String::new()
-    };
-    if !m.complete {
-        return Err(Error::file(
-            dir.join(MANIFEST_FILE),
-            format!("the save into this directory did not finish (interrupted?){hint}"),
-        ));
     }
-    for (name, want) in &m.files {
-        let path = dir.join(name);
-        if !path.exists() {
-            return Err(Error::file(
-                &path,
-                format!("listed in {MANIFEST_FILE} but missing{hint}"),
-            ));
-        }
-        let got = entry_of(&path)?;
-        if &got != want {
-            return Err(Error::file(
-                &path,
-                format!(
-                    "does not match {MANIFEST_FILE} ({} bytes, hash {}; expected {} bytes, hash {}): \
-                     truncated, corrupt or from another save{hint}",
-                    got.bytes, got.fnv1a64, want.bytes, want.fnv1a64
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Builds a model from spec text as saved in `model.toml` (TOML, or JSON when
@@ -502,7 +430,7 @@ pub fn model_from_spec_text(path: &Path, text: &str) -> Result<Sequential> {
 /// Reads `model.toml` of `dir` and builds the model with fresh weights.
 pub fn load_spec_text(dir: &Path) -> Result<(Sequential, String)> {
     let path = dir.join(SPEC_FILE);
-    let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = read_regular_text(&path, MAX_SPEC_BYTES)?;
     let model = model_from_spec_text(&path, &text)?;
     Ok((model, text))
 }
@@ -510,6 +438,14 @@ pub fn load_spec_text(dir: &Path) -> Result<(Sequential, String)> {
 /// Reads an `optimizer.safetensors` file.
 pub fn load_optimizer_state(path: &Path) -> Result<OptimizerState> {
     let (tensors, meta) = load_safetensors_with_metadata(path)?;
+    optimizer_state_of(path, tensors, meta)
+}
+
+fn optimizer_state_of(
+    path: &Path,
+    tensors: NamedTensors,
+    meta: HashMap<String, String>,
+) -> Result<OptimizerState> {
     let algorithm = meta
         .get("algorithm")
         .cloned()
@@ -536,6 +472,20 @@ pub fn load_optimizer_state(path: &Path) -> Result<OptimizerState> {
     })
 }
 
+/// Reads an optional JSON file of a model directory (`None` when absent).
+fn read_optional_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<Option<T>> {
+    if !is_present(path) {
+        return Ok(None);
+    }
+    let text = read_regular_text(path, MAX_JSON_BYTES)?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::file(path, format!("not {what}: {e}")))
+}
+
 /// Loads a model directory: `model.toml` and `weights.safetensors` (required;
 /// the weights may come from PyTorch, see [`crate::model::torch`]), and
 /// `training_state.json`, `optimizer.safetensors`, `vocab.json` when present.
@@ -548,41 +498,35 @@ pub fn load_model_dir(dir: &Path) -> Result<LoadedModel> {
             "not a model directory (expected a directory with model.toml and weights.safetensors)",
         ));
     }
-    if let Some(m) = read_manifest(dir)? {
-        verify_manifest(dir, &m)?;
+    if let Some(m) = read_manifest(dir, &MODEL_DIR_FILES)? {
+        verify_manifest(dir, &m, &last_checkpoint_hint(dir))?;
     }
     let (mut model, spec_text) = load_spec_text(dir)?;
-    load_weights(&mut model, &dir.join(WEIGHTS_FILE))?;
-    let state = {
-        let path = dir.join(STATE_FILE);
-        if path.exists() {
-            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            Some(
-                serde_json::from_str::<TrainingState>(&text)
-                    .map_err(|e| Error::file(&path, format!("not a valid training state: {e}")))?,
-            )
-        } else {
-            None
-        }
-    };
+    // The spec fixes how large the tensor files can honestly be (f64 is the
+    // widest dtype read), so nothing larger is read into memory.
+    let (total, _) = model.param_counts();
+    let tensor_bytes = (total as u64).saturating_mul(8);
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let bytes = read_regular(&weights_path, tensor_bytes.saturating_add(MAX_HEADER_BYTES))?;
+    let (tensors, _) = decode_safetensors(&bytes, &weights_path)?;
+    drop(bytes);
+    apply_state_dict(&mut model, &tensors, &weights_path)?;
+    drop(tensors);
+    let state = read_optional_json(&dir.join(STATE_FILE), "a valid training state")?;
     let optimizer = {
         let path = dir.join(OPTIMIZER_FILE);
-        path.exists()
-            .then(|| load_optimizer_state(&path))
-            .transpose()?
-    };
-    let vocab = {
-        let path = dir.join(VOCAB_FILE);
-        if path.exists() {
-            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-            Some(
-                serde_json::from_str::<serde_json::Value>(&text)
-                    .map_err(|e| Error::file(&path, format!("not valid JSON: {e}")))?,
-            )
+        if is_present(&path) {
+            let max = tensor_bytes
+                .saturating_mul(MAX_OPTIMIZER_SLOTS)
+                .saturating_add(MAX_HEADER_BYTES);
+            let bytes = read_regular(&path, max)?;
+            let (tensors, meta) = decode_safetensors(&bytes, &path)?;
+            Some(optimizer_state_of(&path, tensors, meta)?)
         } else {
             None
         }
     };
+    let vocab = read_optional_json(&dir.join(VOCAB_FILE), "valid JSON")?;
     Ok(LoadedModel {
         model,
         spec_text,

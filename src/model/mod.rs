@@ -2,6 +2,7 @@
 //! spec format, the model directory and PyTorch state-dict interchange.
 
 pub mod dir;
+mod manifest;
 mod sequential;
 pub mod spec;
 mod summary;

@@ -834,7 +834,7 @@ pub fn load_char_model(dir: &Path) -> Result<(Sequential, CharVocab)> {
             "not a model directory (expected the --out directory of `gated train --text`)",
         ));
     }
-    if !dir.join(VOCAB_FILE).is_file() {
+    if !crate::io::regular::is_present(&dir.join(VOCAB_FILE)) {
         return Err(Error::file(
             dir,
             "not a char model: it has no vocab.json (train one with `gated train --text FILE --out DIR`)",
