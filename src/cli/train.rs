@@ -3,12 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
+use gated::io::fingerprint::fingerprint_file;
+use gated::io::lock::DirLock;
 use gated::io::npy::read_npy;
 use gated::model::spec::load_spec;
 use gated::model::Sequential;
 use gated::model::{
-    check_writable, load_checkpoint, save_checkpoint, save_model_dir, Checkpoint, SaveExtras,
+    check_writable, load_checkpoint, save_checkpoint, save_model_dir, Checkpoint, LoadedModel,
+    SaveExtras,
 };
+use gated::train::run::{read_run_file, spec_differences, write_run_file, RunIdentity};
 use gated::train::{
     check_data, fit_from, Adadelta, Adagrad, Adam, AdamW, Algorithm, EarlyStopping, EpochRecord,
     FitConfig, FitHooks, History, HistoryWriter, Loss, Metric, Optimizer, RmsProp, Schedule, Sgd,
@@ -264,6 +268,10 @@ struct TrainHooks {
     out: PathBuf,
     spec_toml: String,
     interrupted: Arc<AtomicBool>,
+    /// Recorded in every checkpoint, for `--resume` to check.
+    run: RunIdentity,
+    /// The state at the last epoch end, for the final top-level save.
+    last_state: Option<TrainingState>,
 }
 
 impl FitHooks for TrainHooks {
@@ -276,8 +284,12 @@ impl FitHooks for TrainHooks {
     ) -> Result<()> {
         self.history.on_epoch_end(record, model, optimizer, state)?;
         let opt_state = optimizer.export_state();
+        let state = TrainingState {
+            run: Some(self.run.clone()),
+            ..state.clone()
+        };
         let extras = SaveExtras {
-            state: Some(state),
+            state: Some(&state),
             optimizer: Some(&opt_state),
             vocab: None,
         };
@@ -285,6 +297,7 @@ impl FitHooks for TrainHooks {
         if state.best.map(|b| b.1) == Some(record.epoch) {
             save_checkpoint(&self.out, Checkpoint::Best, model, &self.spec_toml, &extras)?;
         }
+        self.last_state = Some(state);
         Ok(())
     }
 
@@ -312,6 +325,88 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     // then Ctrl-C keeps its default behaviour, which the checkpoints survive too.
     let _ = ctrlc::set_handler(move || f.store(true, Ordering::Relaxed));
     flag
+}
+
+/// What defines this run: the data files' sizes and hashes and the settings
+/// that change the arithmetic of a step (see `gated::train::run`).
+fn run_identity(a: &Args, x_file: &Path, y_file: &Path) -> Result<RunIdentity> {
+    let data = [("--x", x_file), ("--y", y_file)]
+        .into_iter()
+        .map(|(flag, path)| Ok((flag.to_string(), fingerprint_file(path)?)))
+        .collect::<Result<_>>()?;
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "default".to_string());
+    let settings = [
+        ("--seed", a.seed.to_string()),
+        ("--loss", opt(a.loss.clone())),
+        ("--from-logits", a.from_logits.to_string()),
+        (
+            "--optimizer",
+            a.optimizer.clone().unwrap_or_else(|| "adam".into()),
+        ),
+        ("--lr", opt(a.lr.map(|v| v.to_string()))),
+        ("--weight-decay", a.weight_decay.to_string()),
+        ("--lr-schedule", opt(a.lr_schedule.clone())),
+        ("--clipnorm", opt(a.clipnorm.map(|v| v.to_string()))),
+        ("--clipvalue", opt(a.clipvalue.map(|v| v.to_string()))),
+        ("--batch-size", a.batch_size.unwrap_or(32).to_string()),
+        (
+            "--validation-split",
+            opt(a.validation_split.map(|v| v.to_string())),
+        ),
+        ("--no-shuffle", a.no_shuffle.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Ok(RunIdentity::new(data, settings))
+}
+
+/// Refuses to resume from a checkpoint of another run: another spec, data,
+/// settings, or an earlier run than the one last started in `out`. Returns the
+/// identity to keep recording (the checkpoint's, whose id names the run).
+fn check_resume(
+    out: &Path,
+    loaded: &LoadedModel,
+    state: &TrainingState,
+    spec_toml: &str,
+    now: RunIdentity,
+) -> Result<RunIdentity> {
+    let last = Checkpoint::Last.path(out);
+    let mut why = spec_differences(&loaded.spec_text, spec_toml, 4)
+        .into_iter()
+        .map(|d| format!("spec {d}"))
+        .collect::<Vec<_>>();
+    let kept = match &state.run {
+        Some(recorded) => {
+            why.extend(recorded.differences(&now));
+            if let Some(latest) = read_run_file(out)? {
+                if latest.id != recorded.id {
+                    why.push(format!(
+                        "it belongs to an earlier run than the one last started in {}                          (which stopped before its first checkpoint; start that again without                          --resume)",
+                        out.display()
+                    ));
+                }
+            }
+            RunIdentity {
+                id: recorded.id.clone(),
+                ..now
+            }
+        }
+        // Checkpoints of versions that did not record the run: only the spec
+        // can be checked.
+        None => now,
+    };
+    if why.is_empty() {
+        return Ok(kept);
+    }
+    Err(Error::invalid(
+        "--resume",
+        format!(
+            "{} is not a checkpoint of this run: {}; resume with the run's own spec, data and              flags, or start a new run without --resume (nothing was written)",
+            last.display(),
+            why.join("; ")
+        ),
+    ))
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -343,15 +438,19 @@ pub fn run(a: Args) -> Result<()> {
     })?;
     let spec_toml = spec_as_toml(&spec.text, spec.json, spec_file)?;
 
+    let mut run = run_identity(&a, x_file, y_file)?;
+
     prepare_out(&a.out)?;
+    let _lock = DirLock::acquire(&a.out)?;
     let start = if a.resume {
         let loaded = load_checkpoint(&a.out, Checkpoint::Last)?;
-        let state = loaded.state.ok_or_else(|| {
+        let state = loaded.state.clone().ok_or_else(|| {
             Error::file(
                 Checkpoint::Last.path(&a.out),
                 "the checkpoint has no training state to resume from",
             )
         })?;
+        run = check_resume(&a.out, &loaded, &state, &spec_toml, run)?;
         if let Some(o) = &loaded.optimizer {
             opt.import_state(o)?;
         }
@@ -367,6 +466,9 @@ pub fn run(a: Args) -> Result<()> {
         }
         Some(state)
     } else {
+        // Before any checkpoint: a later --resume must not take an older
+        // run's last/ for this one's.
+        write_run_file(&a.out, &run)?;
         None
     };
     // DIR/model.toml is written by save_model_dir at the end, with the weights
@@ -383,6 +485,8 @@ pub fn run(a: Args) -> Result<()> {
         out: a.out.clone(),
         spec_toml: spec_toml.clone(),
         interrupted,
+        run,
+        last_state: None,
     };
     let history = match fit_from(
         &mut model,
@@ -409,11 +513,17 @@ pub fn run(a: Args) -> Result<()> {
         }
         r => r?,
     };
-    let final_state = TrainingState {
-        epoch: history.epochs.last().map_or(0, |e| e.epoch),
-        history: history.clone(),
-        ..TrainingState::default()
-    };
+    // The state of the last epoch, as in last/ (a run that trained no epoch
+    // after resuming keeps the state it resumed from).
+    let final_state = hooks
+        .last_state
+        .take()
+        .or(start)
+        .unwrap_or_else(|| TrainingState {
+            history: history.clone(),
+            run: Some(hooks.run.clone()),
+            ..TrainingState::default()
+        });
     let opt_state = opt.export_state();
     let extras = SaveExtras {
         state: Some(&final_state),

@@ -152,6 +152,7 @@ pub fn run(a: &Args) -> Result<()> {
     };
     let mut trainer = CharLmTrainer::new(&text, vocab.clone(), cfg, spec)?;
     prepare_out(&a.out)?;
+    let _lock = gated::io::lock::DirLock::acquire(&a.out)?;
     let spec_text = trainer.spec_text().to_string();
     let chunks = trainer.chunks_per_epoch();
     if !a.quiet {

@@ -6,6 +6,8 @@
 //! panics or allocates more than the file can justify, whatever its contents.
 
 pub mod atomic;
+pub mod fingerprint;
+pub mod lock;
 pub mod npy;
 pub mod npz;
 pub mod pickle;

@@ -31,11 +31,14 @@
 //!   complete `.last.old.*` is used instead, by [`load_checkpoint`] (reading)
 //!   and by the next [`save_checkpoint`] (which moves it back first).
 //! - **The top-level save** ([`save_model_dir`]) cannot be swapped as a whole,
-//!   because DIR may hold other files (plots, logs). It first rewrites the
-//!   manifest as `"complete": false`, then writes each file atomically, then
-//!   writes the manifest with every file's size and FNV-1a hash. A load that
-//!   finds an incomplete manifest, or a file that does not match it, is an
-//!   error that says so and points at `last/`; it never loads a mix of two saves.
+//!   because DIR may hold other files (plots, logs, `last/`). It writes the
+//!   whole save, manifest included, into a hidden `.model.tmp.<pid>.<n>` first
+//!   (the only step that needs disk space: a full disk or any failed write
+//!   there leaves the previous model untouched), then marks DIR's manifest
+//!   `"complete": false`, renames each file into DIR and renames the complete
+//!   manifest last. A kill during those renames (no data is written then)
+//!   leaves an incomplete manifest: a load says so and points at `last/`; it
+//!   never loads a mix of two saves.
 //!
 //! Loading never writes: a corrupt or truncated file is an error naming it.
 //!
@@ -287,19 +290,41 @@ pub fn save_model_dir(
 ) -> Result<()> {
     let json = json_texts(extras)?;
     check_writable(dir)?;
-    write_manifest(dir, false, &[])?;
-    let files = write_files(dir, model, spec_text, extras, &json)?;
-    remove_stale(dir, &files)?;
-    write_manifest(dir, true, &files)?;
-    // Temporary files of writes killed before their rename.
-    for f in [
-        SPEC_FILE,
-        WEIGHTS_FILE,
-        STATE_FILE,
-        OPTIMIZER_FILE,
-        VOCAB_FILE,
-        MANIFEST_FILE,
-    ] {
+    // Debris of saves killed before they finished.
+    for p in siblings(dir, "model", "tmp") {
+        let _ = fs::remove_dir_all(p);
+    }
+    // Everything that needs disk space happens in a fresh hidden directory:
+    // a full disk or a failed write there leaves the previous model as it was.
+    let tmp = hidden(dir, "model", "tmp");
+    fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let written = write_files(&tmp, model, spec_text, extras, &json).and_then(|files| {
+        write_manifest(&tmp, true, &files)?;
+        sync_dir(&tmp);
+        Ok(files)
+    });
+    let files = match written {
+        Ok(files) => files,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    // Then only renames, which need no space: the manifest marked incomplete,
+    // the files, and the complete manifest last.
+    let swapped = write_manifest(dir, false, &[]).and_then(|()| {
+        for f in &files {
+            fs::rename(tmp.join(f), dir.join(f)).map_err(|e| Error::io(dir.join(f), e))?;
+        }
+        remove_stale(dir, &files)?;
+        let manifest = dir.join(MANIFEST_FILE);
+        fs::rename(tmp.join(MANIFEST_FILE), &manifest).map_err(|e| Error::io(&manifest, e))
+    });
+    let _ = fs::remove_dir_all(&tmp);
+    swapped?;
+    sync_dir(dir);
+    // Temporary files of single-file writes killed before their rename.
+    for f in MODEL_DIR_FILES.iter().chain([&MANIFEST_FILE]) {
         for p in siblings(dir, f, "tmp") {
             let _ = fs::remove_file(p);
         }

@@ -8,10 +8,10 @@
 //! it is read.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use crate::io::atomic::write_atomic;
+use crate::io::fingerprint::hash_reader;
 use crate::io::regular::{is_present, open_regular, read_regular_text};
 use crate::{Error, Result};
 
@@ -41,23 +41,6 @@ pub(crate) struct Manifest {
     files: BTreeMap<String, FileEntry>,
 }
 
-/// FNV-1a, 64 bits, fed in pieces: a cheap check that a file is the one the
-/// manifest lists.
-struct Fnv1a64(u64);
-
-impl Fnv1a64 {
-    fn new() -> Self {
-        Fnv1a64(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
-
 /// Size and FNV-1a hash of the plain file `path`.
 fn entry_of(path: &Path) -> Result<FileEntry> {
     let (file, size) = open_regular(path, u64::MAX)?;
@@ -65,20 +48,9 @@ fn entry_of(path: &Path) -> Result<FileEntry> {
 }
 
 fn hashed(path: &Path, file: std::fs::File, size: u64) -> Result<FileEntry> {
-    // Never past the size the open file had: bounded even if it grows.
-    let mut file = file.take(size);
-    let mut hash = Fnv1a64::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buf[..n]);
-    }
     Ok(FileEntry {
         bytes: size,
-        fnv1a64: format!("{:016x}", hash.0),
+        fnv1a64: format!("{:016x}", hash_reader(path, file, size)?),
     })
 }
 
@@ -184,22 +156,4 @@ pub(crate) fn verify_manifest(dir: &Path, m: &Manifest, hint: &str) -> Result<()
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fnv1a64_matches_its_published_vectors() {
-        // Test vectors of the FNV reference (isthe.com/chongo/tech/comp/fnv).
-        let of = |s: &[u8]| {
-            let mut h = Fnv1a64::new();
-            h.update(s);
-            h.0
-        };
-        assert_eq!(of(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(of(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(of(b"foobar"), 0x8594_4171_f739_67e8);
-    }
 }

@@ -38,6 +38,7 @@ pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod progress;
+pub mod run;
 pub mod schedule;
 pub mod state;
 

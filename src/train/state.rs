@@ -59,4 +59,7 @@ pub struct TrainingState {
     pub plateau: Option<super::schedule::PlateauState>,
     /// The history so far.
     pub history: History,
+    /// What defines the run (absent from states saved before it was recorded).
+    #[serde(default)]
+    pub run: Option<super::run::RunIdentity>,
 }
