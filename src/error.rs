@@ -53,6 +53,19 @@ pub enum Error {
     Interrupted,
 }
 
+/// A formatted shape of at most ~120 characters: a crafted file may declare
+/// thousands of axes, and the message must stay readable.
+fn shortened(s: String) -> String {
+    const KEEP: usize = 60;
+    let n = s.chars().count();
+    if n <= 2 * KEEP {
+        return s;
+    }
+    let head: String = s.chars().take(KEEP).collect();
+    let tail: String = s.chars().skip(n - KEEP).collect();
+    format!("{head} ... ({} characters) ... {tail}", n - 2 * KEEP)
+}
+
 /// Shorthand for `std::result::Result<T, gated::Error>`.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -65,8 +78,8 @@ impl Error {
     ) -> Self {
         Error::Shape {
             context: context.into(),
-            expected: format!("{expected:?}"),
-            actual: format!("{actual:?}"),
+            expected: shortened(format!("{expected:?}")),
+            actual: shortened(format!("{actual:?}")),
         }
     }
 

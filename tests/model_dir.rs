@@ -416,6 +416,7 @@ fn checkpoints_survive_a_kill_at_any_step() {
     let spec = loaded.spec_text;
     let mut st = state();
     st.epoch = 1;
+    st.best = Some((0.5, 1));
     let opt = optimizer();
     let extras =
         |st: &TrainingState| -> (TrainingState, OptimizerState) { (st.clone(), opt.clone()) };

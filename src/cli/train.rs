@@ -498,17 +498,26 @@ pub fn run(a: Args) -> Result<()> {
         &mut hooks,
     ) {
         Err(Error::Interrupted) => {
-            eprintln!(
-                "interrupted: the last completed epoch is saved in {}; continue with --resume",
-                Checkpoint::Last.path(&a.out).display()
-            );
+            if hooks.last_state.is_some() || start.is_some() {
+                eprintln!(
+                    "interrupted: the last completed epoch is saved in {}; continue with --resume",
+                    Checkpoint::Last.path(&a.out).display()
+                );
+            } else {
+                eprintln!("interrupted before the first epoch ended: nothing to resume from");
+            }
             return Err(Error::Interrupted);
         }
         Err(e @ Error::NonFinite { .. }) => {
-            eprintln!(
-                "the last good checkpoint is in {}",
-                Checkpoint::Last.path(&a.out).display()
-            );
+            let last = Checkpoint::Last.path(&a.out);
+            // Only a checkpoint this run wrote (or resumed from) is worth naming.
+            if hooks.last_state.is_some() || start.is_some() {
+                eprintln!("the last good checkpoint is in {}", last.display());
+            } else {
+                eprintln!(
+                    "no checkpoint was written: the run stopped before its first epoch ended                      (try a lower --lr or --clipnorm)"
+                );
+            }
             return Err(e);
         }
         r => r?,

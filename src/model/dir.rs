@@ -537,7 +537,11 @@ pub fn load_model_dir(dir: &Path) -> Result<LoadedModel> {
     drop(bytes);
     apply_state_dict(&mut model, &tensors, &weights_path)?;
     drop(tensors);
-    let state = read_optional_json(&dir.join(STATE_FILE), "a valid training state")?;
+    let state_path = dir.join(STATE_FILE);
+    let state: Option<TrainingState> = read_optional_json(&state_path, "a valid training state")?;
+    if let Some(st) = &state {
+        st.check().map_err(|m| Error::file(&state_path, m))?;
+    }
     let optimizer = {
         let path = dir.join(OPTIMIZER_FILE);
         if is_present(&path) {

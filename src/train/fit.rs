@@ -542,6 +542,7 @@ pub fn check_data(model: &Sequential, x: &Tensor, y: &Tensor, loss: Loss) -> Res
         return Err(Error::invalid("data", "x and y hold no samples"));
     }
     model.check_input(x)?;
+    super::targets::check_inputs_finite(x)?;
     let out = model.output_shape()?;
     let per: Vec<Option<usize>> = out.iter().skip(1).copied().collect();
     let fits = |want: &[Option<usize>], got: &[usize]| {
@@ -564,6 +565,7 @@ pub fn check_data(model: &Sequential, x: &Tensor, y: &Tensor, loss: Loss) -> Res
         )
     } else {
         if per.last() == Some(&Some(1)) && fits(&per[..per.len() - 1], ys) {
+            super::targets::check_targets(y, loss, Some(1))?;
             let mut shape = y.shape().to_vec();
             shape.push(1);
             return y.clone().reshape(&shape);
@@ -584,6 +586,7 @@ pub fn check_data(model: &Sequential, x: &Tensor, y: &Tensor, loss: Loss) -> Res
             ),
         ));
     }
+    super::targets::check_targets(y, loss, per.last().copied().flatten())?;
     Ok(y.clone())
 }
 

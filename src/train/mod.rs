@@ -41,6 +41,7 @@ pub mod progress;
 pub mod run;
 pub mod schedule;
 pub mod state;
+mod targets;
 
 pub use callbacks::{history_csv, history_json, learning_curves, HistoryWriter};
 pub use clip::{clip_grad_norm, clip_grad_value, grads_finite};

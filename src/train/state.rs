@@ -63,3 +63,91 @@ pub struct TrainingState {
     #[serde(default)]
     pub run: Option<super::run::RunIdentity>,
 }
+
+/// The largest step, epoch or optimizer step count a saved state may hold:
+/// far beyond any real run, and far from overflowing when counted on.
+pub const MAX_SAVED_COUNT: u64 = 1 << 48;
+
+impl TrainingState {
+    /// Checks the values a crafted or damaged `training_state.json` could
+    /// hold before a resumed run relies on them; the message names the field.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let counts = [
+            ("epoch", self.epoch as u64),
+            ("step", self.step),
+            ("optimizer_steps", self.optimizer_steps),
+            ("wait", self.wait as u64),
+        ];
+        for (name, v) in counts {
+            if v > MAX_SAVED_COUNT {
+                return Err(format!("`{name}` is {v}, more than {MAX_SAVED_COUNT}"));
+            }
+        }
+        if !self.lr.is_finite() || self.lr < 0.0 {
+            return Err(format!(
+                "`lr` is {}; a learning rate is finite and not negative",
+                self.lr
+            ));
+        }
+        if let Some((value, epoch)) = self.best {
+            if !value.is_finite() || epoch > self.epoch {
+                return Err(format!(
+                    "`best` is ({value}, epoch {epoch}) after {} epochs",
+                    self.epoch
+                ));
+            }
+        }
+        if self.wait > self.epoch {
+            return Err(format!(
+                "`wait` is {} after only {} epochs",
+                self.wait, self.epoch
+            ));
+        }
+        if let Some(last) = self.history.epochs.iter().map(|e| e.epoch).max() {
+            if last > self.epoch {
+                return Err(format!(
+                    "the history records epoch {last} after only {} epochs",
+                    self.epoch
+                ));
+            }
+        }
+        if let Some(lr) = self.plateau.as_ref().and_then(|p| p.lr) {
+            if !lr.is_finite() || lr < 0.0 {
+                return Err(format!("`plateau.lr` is {lr}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crafted_values_are_refused_with_the_field_named() {
+        let ok = TrainingState {
+            epoch: 3,
+            step: 30,
+            lr: 0.001,
+            best: Some((0.5, 2)),
+            wait: 1,
+            ..Default::default()
+        };
+        ok.check().unwrap();
+        let bad = |f: fn(&mut TrainingState)| {
+            let mut s = ok.clone();
+            f(&mut s);
+            s.check().unwrap_err()
+        };
+        assert!(bad(|s| s.lr = -5.0).contains("`lr` is -5"));
+        assert!(bad(|s| s.step = u64::MAX).contains("`step`"));
+        assert!(bad(|s| s.best = Some((0.1, 9))).contains("`best`"));
+        assert!(bad(|s| s.wait = 7).contains("`wait`"));
+        assert!(bad(|s| s.history.epochs.push(EpochRecord {
+            epoch: 8,
+            ..Default::default()
+        }))
+        .contains("epoch 8"));
+    }
+}
