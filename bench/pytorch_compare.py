@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run the BENCH.md configurations in PyTorch and in `gated bench`, print one table.
+"""Run the benchmark configurations (A-E, as `gated bench --help` lists them) in PyTorch and in `gated bench`, print one table.
 
 Usage (by hand, never in CI):
     /work/venv/bin/python bench/pytorch_compare.py [path/to/gated] [--threads 2]

@@ -56,7 +56,7 @@ impl BenchConfig {
         BenchConfig::E,
     ];
 
-    /// The id used on the command line and in BENCH.md (`A`, `B-GRU`, ...).
+    /// The id used on the command line and in bench/RESULTS.md (`A`, `B-GRU`, ...).
     pub fn id(self) -> &'static str {
         match self {
             BenchConfig::A => "A",
@@ -94,7 +94,7 @@ impl BenchConfig {
         }
     }
 
-    /// Recurrent FLOPs of one forward pass, BENCH.md's formula
+    /// Recurrent FLOPs of one forward pass:
     /// `2 * gates * H * (I + H) * B * T` summed over the recurrent layers.
     pub fn forward_flops(self) -> f64 {
         let (b, t) = self.dims();

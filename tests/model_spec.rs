@@ -1,4 +1,4 @@
-//! Model specs and Keras's summary table (VECTORS.md section 1).
+//! Model specs and Keras's summary table (the figures of the course and of Keras itself).
 
 use gated::model::spec::{load_spec, parse_spec};
 use std::path::Path;

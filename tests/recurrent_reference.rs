@@ -1,6 +1,6 @@
 #![allow(clippy::needless_range_loop)]
-//! Reference facts: the scratch SimpleRNN of VECTORS.md section 3, Keras's
-//! parameter counts (section 2), and Keras's GRU (reset_after = false) and
+//! Reference facts: the scratch SimpleRNN of the course (h1..h3), Keras's
+//! parameter counts, and Keras's GRU (reset_after = false) and
 //! LSTM layouts against an independent f64 implementation of Keras's equations.
 
 use gated::recurrent::{set_keras_weights, CellConfig, Gru, Lstm, SimpleRnn};
@@ -65,7 +65,7 @@ fn keras_parameter_counts() {
         4 * 128 * 256 + 8 * 128
     );
     assert_eq!(Gru::new(128, 128).param_count(), 3 * 128 * 256 + 6 * 128);
-    // The lecture's two LSTMs (VECTORS.md section 1).
+    // The lecture's two LSTMs (the figures of the course and of Keras itself).
     assert_eq!(Lstm::new(50, 128).param_count(), 91_648);
     // Built layers agree with the formula.
     assert_eq!(Lstm::new(50, 128).build().unwrap().param_count(), 91_648);

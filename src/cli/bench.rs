@@ -6,7 +6,7 @@ use gated::Error;
 /// Time the benchmark configurations (training step and inference).
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Configurations (bench/README and shared BENCH.md):\n  A      Embedding(20000,50) -> LSTM(128,seq) -> Dropout -> LSTM(128) -> Dropout -> Dense(5), batch 32, 10 steps\n  B      Embedding(20000,128) -> LSTM(128) -> Dense(1), batch 32, 80 steps\n  B-GRU  as B with GRU(128);  B-RNN  as B with SimpleRNN(128)\n  C      Embedding(65,64) -> LSTM(512) -> LSTM(512) -> TimeDistributed Dense(65), batch 32, 100 steps\n  D      LSTM(1024) on 1024 features, batch 64, 50 steps\n  E      the C model generating one character at a time (ms per character)\n\nEach configuration runs in a fresh child process so that its peak RSS is its own.\n\nExamples:\n  gated bench\n  gated bench --config B,D --threads 1\n  gated bench --json > results.json"
+    after_help = "Configurations (PyTorch comparison: bench/pytorch_compare.py, results: bench/RESULTS.md):\n  A      Embedding(20000,50) -> LSTM(128,seq) -> Dropout -> LSTM(128) -> Dropout -> Dense(5), batch 32, 10 steps\n  B      Embedding(20000,128) -> LSTM(128) -> Dense(1), batch 32, 80 steps\n  B-GRU  as B with GRU(128);  B-RNN  as B with SimpleRNN(128)\n  C      Embedding(65,64) -> LSTM(512) -> LSTM(512) -> TimeDistributed Dense(65), batch 32, 100 steps\n  D      LSTM(1024) on 1024 features, batch 64, 50 steps\n  E      the C model generating one character at a time (ms per character)\n\nEach configuration runs in a fresh child process so that its peak RSS is its own.\n\nExamples:\n  gated bench\n  gated bench --config B,D --threads 1\n  gated bench --json > results.json"
 )]
 pub struct Args {
     /// Comma-separated configuration ids (A, B, B-GRU, B-RNN, C, D, E); all by default.

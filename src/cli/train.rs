@@ -211,7 +211,9 @@ fn config(a: &Args, loss: Loss) -> Result<FitConfig> {
         } else {
             Verbosity::ProgressBar
         });
-    if let Some(f) = a.validation_split {
+    // Keras's validation_split=0.0 means no validation; other values must be
+    // a fraction in (0, 1) (FitConfig::validate says so).
+    if let Some(f) = a.validation_split.filter(|&f| f != 0.0) {
         cfg = cfg.validation_split(f);
     }
     if let Some(s) = &a.lr_schedule {

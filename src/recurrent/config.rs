@@ -166,7 +166,7 @@ impl CellConfig {
             }
     }
 
-    /// Parameter count as Keras reports it (VECTORS.md section 2).
+    /// Parameter count as Keras reports it.
     pub fn param_count(&self) -> usize {
         let gw = self.gate_width();
         let biases = usize::from(self.use_bias) + usize::from(self.has_bias_hh());

@@ -389,6 +389,9 @@ impl FitConfig {
         if self.batch_size == 0 {
             return Err(Error::invalid("batch_size", "0 must be at least 1"));
         }
+        if self.epochs == 0 {
+            return Err(Error::invalid("epochs", "0 must be at least 1"));
+        }
         if let Validation::Split(f) = self.validation {
             if !(f > 0.0 && f < 1.0) {
                 return Err(Error::invalid(
@@ -1032,6 +1035,7 @@ mod tests {
     fn config_validation() {
         let c = FitConfig::new(Loss::MeanSquaredError);
         assert!(c.clone().batch_size(0).validate().is_err());
+        assert!(c.clone().epochs(0).validate().is_err());
         assert!(c.clone().validation_split(1.0).validate().is_err());
         assert!(c.clone().clipnorm(-1.0).validate().is_err());
         assert!(c

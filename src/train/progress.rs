@@ -86,8 +86,7 @@ impl Progress {
         seconds: f64,
         metrics: &[(String, f64)],
     ) {
-        let per_step = seconds * 1000.0 / batches.max(1) as f64;
-        let timing = format!("{:.0}s {per_step:.0}ms/step", seconds.floor());
+        let timing = format!("{:.0}s {}", seconds.floor(), per_step(seconds, batches));
         match self.mode {
             Verbosity::Quiet => {}
             Verbosity::Plain => println!(
@@ -115,6 +114,17 @@ impl Progress {
     }
 }
 
+/// Keras's per-step time, `12ms/step`, or `340us/step` under a millisecond
+/// (where Keras would print an unhelpful `0ms/step`).
+fn per_step(seconds: f64, batches: usize) -> String {
+    let ms = seconds * 1000.0 / batches.max(1) as f64;
+    if ms >= 1.0 {
+        format!("{ms:.0}ms/step")
+    } else {
+        format!("{:.0}us/step", ms * 1000.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +136,12 @@ mod tests {
             ("accuracy".to_string(), 0.81),
         ];
         assert_eq!(format_metrics(&m), " - loss: 0.4312 - accuracy: 0.8100");
+    }
+
+    #[test]
+    fn fast_steps_print_microseconds() {
+        assert_eq!(super::per_step(1.2, 100), "12ms/step");
+        assert_eq!(super::per_step(0.034, 100), "340us/step");
+        assert_eq!(super::per_step(0.0, 0), "0us/step");
     }
 }
