@@ -101,6 +101,12 @@ fn resume_refuses_a_checkpoint_of_another_run() {
     let out = data.join("out");
     let o = run(train(&data, &out, &["--epochs", "2", "--seed", "3"]));
     assert!(o.status.success(), "{}", stderr(&o));
+    // best/ is kept without early stopping too (Keras's ModelCheckpoint), by loss here.
+    let best = load_model_dir(&Checkpoint::Best.path(&out)).unwrap();
+    let (value, epoch) = best.state.unwrap().best.unwrap();
+    let history = load_model_dir(&out).unwrap().state.unwrap().history;
+    assert_eq!(history.epochs[epoch - 1].metrics["loss"], value);
+    assert!(history.epochs.iter().all(|e| e.metrics["loss"] >= value));
 
     // The same run resumes (and may train longer).
     let o = run(train(

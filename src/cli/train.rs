@@ -36,7 +36,8 @@ Two modes:
 Array mode writes into --out: model.toml (the spec), weights.safetensors (final weights, keys \
 <layer>.<param> in PyTorch's naming, loadable into a PyTorch module with the same submodule names), \
 training_state.json and optimizer.safetensors, history.csv, history.json, loss.svg (learning \
-curves), and the checkpoints last/ (every epoch) and best/ (best monitored value). Every file is \
+curves), and the checkpoints last/ (every epoch) and best/ (the best epoch by val_loss with \
+validation data, else by loss, or by --monitor with early stopping). Every file is \
 written atomically. Ctrl-C stops after the current step (exit code 130); --resume continues.
 
 Text mode writes into --out: model.toml, weights.safetensors and vocab.json (the best

@@ -923,6 +923,17 @@ pub fn fit_from(
                 state.wait += 1;
                 stop = state.wait >= es.patience;
             }
+        } else if let Some(&value) = record
+            .metrics
+            .get("val_loss")
+            .or_else(|| record.metrics.get("loss"))
+        {
+            // Without early stopping the best epoch is still tracked, as
+            // Keras's ModelCheckpoint(save_best_only=True) does, on val_loss
+            // when there is validation data, else on loss.
+            if state.best.is_none_or(|(best, _)| value < best) {
+                state.best = Some((value, epoch + 1));
+            }
         }
         state.epoch = epoch + 1;
         state.rng = run_rng.state();
