@@ -170,6 +170,7 @@ pub fn run(a: &Args) -> Result<()> {
     let out = a.out.clone();
     let quiet = a.quiet;
     let (mut train_curve, mut val_curve) = (Vec::new(), Vec::new());
+    let mut last_eval = 0;
     let summary = trainer.train(&mut |event| {
         match event {
             Event::Step {
@@ -181,7 +182,7 @@ pub fn run(a: &Args) -> Result<()> {
             } => {
                 if !quiet && (step % 10 == 0 || step == 1) {
                     eprintln!(
-                        "step {step}/{total} (epoch {epoch}): train loss {loss:.4}, lr {lr:.2e}"
+                        "step {step}/{total} (epoch {epoch}): batch loss {loss:.4}, lr {lr:.2e}"
                     );
                 }
             }
@@ -195,8 +196,13 @@ pub fn run(a: &Args) -> Result<()> {
                 model,
             } => {
                 train_curve.push((step, train_loss));
+                // The mean over the steps since the previous evaluation; the
+                // per-step lines above show single batches.
+                let steps = step - last_eval;
+                last_eval = step;
                 let mut line = format!(
-                    "step {step}/{total}: train loss {train_loss:.4} (perplexity {:.2}, {:.3} bits/char)",
+                    "step {step}/{total}: train loss {train_loss:.4} (mean of the last {steps} \
+                     batches; perplexity {:.2}, {:.3} bits/char)",
                     perplexity(train_loss),
                     bits_per_char(train_loss)
                 );

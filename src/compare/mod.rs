@@ -409,9 +409,15 @@ pub fn run_cell(cell: &str, data: &Prepared, cfg: &CompareConfig) -> Result<Cell
             test_metric: test.get(&metric_key).copied().unwrap_or(f64::NAN),
         };
         if cfg.progress {
+            // The report gives regression MAE in the target's original units;
+            // the progress lines say the same numbers under the same names.
+            let (k, unit) = match data.task {
+                Task::Regression { scale, .. } => (f64::from(scale), " (original units)"),
+                _ => (1.0, ""),
+            };
             eprintln!(
-                "  {cell} epoch {epoch}/{} - {:.1}s - loss: {:.4} - val_loss: {:.4} - val_{metric_key}: {:.4} - test_{metric_key}: {:.4}",
-                cfg.epochs, rec.seconds, point.loss, point.val_loss, point.val_metric, point.test_metric
+                "  {cell} epoch {epoch}/{} - {:.1}s - loss: {:.4} - val_loss: {:.4} - val_{metric_key}: {:.4}{unit} - test_{metric_key}: {:.4}{unit}",
+                cfg.epochs, rec.seconds, point.loss, point.val_loss, point.val_metric * k, point.test_metric * k
             );
         }
         result.epochs.push(point);
