@@ -4,7 +4,9 @@
 //! times: for AVX-512, for AVX2+FMA and for the baseline target. The widest
 //! variant the CPU supports is picked at run time. [`set_simd_enabled`] (or the
 //! environment variable `GATED_NO_SIMD=1`, read once) forces the baseline
-//! variant, so tests can check that every variant gives the same numbers.
+//! variant, so tests can check that every variant gives the same numbers;
+//! `GATED_CPU_CAPABILITY=avx2` (or `default`) caps the level as PyTorch's
+//! `ATEN_CPU_CAPABILITY` does.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -30,7 +32,21 @@ fn detect() -> u8 {
     if std::env::var_os("GATED_NO_SIMD").is_some_and(|v| v != "0" && !v.is_empty()) {
         return BASELINE;
     }
-    detect_hw()
+    detect_hw().min(capability_cap(
+        std::env::var("GATED_CPU_CAPABILITY").ok().as_deref(),
+    ))
+}
+
+/// The widest level `GATED_CPU_CAPABILITY` allows, named as PyTorch's
+/// `ATEN_CPU_CAPABILITY` names them (`avx512`, `avx2`, `default`), so both
+/// can be held to the same instruction set, e.g. to see how a CPU without
+/// AVX-512 would fare. Unset or unknown: no cap.
+fn capability_cap(value: Option<&str>) -> u8 {
+    match value.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+        Some("avx2") => AVX2,
+        Some("default") | Some("baseline") => BASELINE,
+        _ => AVX512,
+    }
 }
 
 /// The level the kernels use now.
@@ -123,3 +139,15 @@ macro_rules! multiversion {
     };
 }
 pub(crate) use multiversion;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn capability_names_cap_the_level() {
+        assert_eq!(super::capability_cap(Some("avx2")), super::AVX2);
+        assert_eq!(super::capability_cap(Some(" AVX2 ")), super::AVX2);
+        assert_eq!(super::capability_cap(Some("default")), super::BASELINE);
+        assert_eq!(super::capability_cap(Some("avx512")), super::AVX512);
+        assert_eq!(super::capability_cap(None), super::AVX512);
+    }
+}
