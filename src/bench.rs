@@ -11,7 +11,6 @@
 //! println!("{} train {:.2} ms", r.config, r.train.unwrap().median_ms);
 //! ```
 
-use crate::kernels::gemm;
 use crate::layers::{Dense, DenseConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig};
 use crate::model::{InputSpec, Sequential};
 use crate::recurrent::{Gru, Lstm, RnnBuilder, SimpleRnn};
@@ -123,7 +122,7 @@ impl BenchConfig {
 /// How to run the benchmarks.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Threads for the large GEMMs (see [`gemm::set_threads`]).
+    /// Threads (see [`crate::threads::set_num_threads`]); every core by default.
     pub threads: usize,
     /// Timed repeats; `None` for [`BenchConfig::default_repeats`].
     pub repeats: Option<usize>,
@@ -136,7 +135,7 @@ pub struct BenchOptions {
 impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
-            threads: 2,
+            threads: crate::threads::available(),
             repeats: None,
             warmup: 3,
             seed: 1,
@@ -406,9 +405,9 @@ pub fn sample_from(probs: &[f32], rng: &mut Rng) -> usize {
 }
 
 /// Runs one configuration and returns its timings. The thread count is applied
-/// to the GEMM backend for the duration of the process.
+/// for the duration of the process.
 pub fn run_config(cfg: BenchConfig, opts: &BenchOptions) -> Result<BenchResult> {
-    gemm::set_threads(opts.threads);
+    crate::threads::set_num_threads(opts.threads);
     let repeats = opts.repeats.unwrap_or(cfg.default_repeats()).max(1);
     let mut model = build_model(cfg, opts.seed)?;
     let mut rng = Rng::new(opts.seed ^ 0x9e37_79b9);
