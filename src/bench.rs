@@ -1,6 +1,8 @@
 //! The benchmark configurations of `bench/` (A, B, B-GRU, B-RNN, C, D, E) and the
-//! code that times them: a training step (forward, backward, Adam lr 1e-3) and
-//! inference (forward only), after warm-up, as the median of repeated runs.
+//! code that times them: a training step (the library's one
+//! [`train_step`](crate::train::step::train_step): forward, loss, finite
+//! checks, backward, Adam lr 1e-3) and inference (forward only), after
+//! warm-up, as the median of repeated runs.
 //!
 //! The same configurations are run in PyTorch by `bench/pytorch_compare.py`; the
 //! `gated bench` subcommand prints these results as a table or as JSON.
@@ -15,6 +17,7 @@ use crate::layers::{Dense, DenseConfig, Dropout, DropoutConfig, Embedding, Embed
 use crate::model::{InputSpec, Sequential};
 use crate::recurrent::{Gru, Lstm, RnnBuilder, SimpleRnn};
 use crate::train::loss::{bce_logits, sparse_categorical_ce};
+use crate::train::step::{train_step, Clip};
 use crate::train::{softmax, Adam, Algorithm, Optimizer};
 use crate::{Error, Layer, Result, Rng, Tensor};
 use std::time::Instant;
@@ -352,30 +355,35 @@ fn make_batch(cfg: BenchConfig, rng: &mut Rng) -> Result<(Tensor, Target)> {
     })
 }
 
-/// One training step: forward, loss, backward, Adam update, gradients
-/// cleared for the next step (as PyTorch's `zero_grad()` leaves them, for
-/// free). The model's gradients must be zero on entry. Returns the loss.
-fn train_step(
+/// The loss of a configuration's output: softmax or sigmoid cross-entropy,
+/// or the sum of all outputs (D).
+fn objective(pred: &Tensor, target: &Target) -> Result<(f32, Tensor)> {
+    match target {
+        Target::Classes(y) => sparse_categorical_ce(pred, y),
+        Target::Binary(y) => bce_logits(pred, y),
+        Target::Sum => {
+            let s: f64 = pred.data().iter().map(|&v| v as f64).sum();
+            Ok((
+                s as f32,
+                Tensor::from_vec(pred.shape(), vec![1.0; pred.len()])?,
+            ))
+        }
+    }
+}
+
+/// One training step, the one `fit` and `train --text` run
+/// ([`train_step`]: forward, loss, finite checks, backward, Adam update,
+/// gradients cleared), without clipping. The model's gradients must be zero
+/// on entry. Returns the loss.
+fn bench_step(
     model: &mut Sequential,
     opt: &mut Optimizer,
     x: &Tensor,
     target: &Target,
+    step: u64,
 ) -> Result<f32> {
-    let out = model.forward(x.clone(), true)?;
-    let (loss, d) = match target {
-        Target::Classes(y) => sparse_categorical_ce(&out, y)?,
-        Target::Binary(y) => bce_logits(&out, y)?,
-        Target::Sum => {
-            let s: f64 = out.data().iter().map(|&v| v as f64).sum();
-            (
-                s as f32,
-                Tensor::from_vec(out.shape(), vec![1.0; out.len()])?,
-            )
-        }
-    };
-    model.backward(d)?;
-    opt.step_and_zero_grad(&mut model.params_mut())?;
-    Ok(loss)
+    let loss = |pred: &Tensor| objective(pred, target);
+    Ok(train_step(model, opt, x.clone(), &loss, Clip::default(), step)?.loss)
 }
 
 fn time_runs(warmup: usize, repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
@@ -428,8 +436,10 @@ pub fn run_config(cfg: BenchConfig, opts: &BenchOptions) -> Result<BenchResult> 
         let (x, target) = make_batch(cfg, &mut rng)?;
         let mut opt = Optimizer::new(Algorithm::Adam(Adam::torch_defaults()))?;
         model.zero_grad();
+        let mut step = 0;
         let train = time_runs(opts.warmup, repeats, || {
-            train_step(&mut model, &mut opt, &x, &target).map(|_| ())
+            step += 1;
+            bench_step(&mut model, &mut opt, &x, &target, step).map(|_| ())
         })?;
         let infer = time_runs(opts.warmup, repeats, || {
             model.forward(x.clone(), false).map(|_| ())
@@ -510,7 +520,8 @@ mod tests {
             let mut rng = Rng::new(4);
             let (x, t) = make_batch(cfg, &mut rng).unwrap();
             let mut opt = Optimizer::new(Algorithm::Adam(Adam::torch_defaults())).unwrap();
-            let l = train_step(&mut m, &mut opt, &x, &t).unwrap();
+            m.zero_grad();
+            let l = bench_step(&mut m, &mut opt, &x, &t, 1).unwrap();
             assert!(l.is_finite());
         }
     }

@@ -40,6 +40,7 @@ pub mod optim;
 pub mod progress;
 pub mod schedule;
 pub mod state;
+pub mod step;
 
 pub use callbacks::{history_csv, history_json, learning_curves, HistoryWriter};
 pub use clip::{clip_grad_norm, clip_grad_value, grads_finite};
@@ -54,3 +55,4 @@ pub use optim::{
 pub use progress::{format_metrics, Verbosity};
 pub use schedule::{PlateauState, ReduceOnPlateau, Schedule, ThresholdMode};
 pub use state::{EpochRecord, History, TrainingState};
+pub use step::{train_step, Clip, Objective, StepOutput, Targets};
