@@ -1,6 +1,8 @@
 //! The benchmark configurations of `bench/` (A, B, B-GRU, B-RNN, C, D, E) and the
-//! code that times them: a training step (forward, backward, Adam lr 1e-3) and
-//! inference (forward only), after warm-up, as the median of repeated runs.
+//! code that times them: a training step (the library's one
+//! [`train_step`](crate::train::step::train_step): forward, loss, finite
+//! checks, backward, Adam lr 1e-3) and inference (forward only), after
+//! warm-up, as the median of repeated runs.
 //!
 //! The same configurations are run in PyTorch by `bench/pytorch_compare.py`; the
 //! `gated bench` subcommand prints these results as a table or as JSON.
@@ -11,11 +13,11 @@
 //! println!("{} train {:.2} ms", r.config, r.train.unwrap().median_ms);
 //! ```
 
-use crate::kernels::gemm;
 use crate::layers::{Dense, DenseConfig, Dropout, DropoutConfig, Embedding, EmbeddingConfig};
 use crate::model::{InputSpec, Sequential};
 use crate::recurrent::{Gru, Lstm, RnnBuilder, SimpleRnn};
 use crate::train::loss::{bce_logits, sparse_categorical_ce};
+use crate::train::step::{train_step, Clip};
 use crate::train::{softmax, Adam, Algorithm, Optimizer};
 use crate::{Error, Layer, Result, Rng, Tensor};
 use std::time::Instant;
@@ -123,7 +125,7 @@ impl BenchConfig {
 /// How to run the benchmarks.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Threads for the large GEMMs (see [`gemm::set_threads`]).
+    /// Threads (see [`crate::threads::set_num_threads`]); every core by default.
     pub threads: usize,
     /// Timed repeats; `None` for [`BenchConfig::default_repeats`].
     pub repeats: Option<usize>,
@@ -136,7 +138,7 @@ pub struct BenchOptions {
 impl Default for BenchOptions {
     fn default() -> Self {
         BenchOptions {
-            threads: 2,
+            threads: crate::threads::available(),
             repeats: None,
             warmup: 3,
             seed: 1,
@@ -353,30 +355,35 @@ fn make_batch(cfg: BenchConfig, rng: &mut Rng) -> Result<(Tensor, Target)> {
     })
 }
 
-/// One training step: forward, loss, backward, Adam update, gradients
-/// cleared for the next step (as PyTorch's `zero_grad()` leaves them, for
-/// free). The model's gradients must be zero on entry. Returns the loss.
-fn train_step(
+/// The loss of a configuration's output: softmax or sigmoid cross-entropy,
+/// or the sum of all outputs (D).
+fn objective(pred: &Tensor, target: &Target) -> Result<(f32, Tensor)> {
+    match target {
+        Target::Classes(y) => sparse_categorical_ce(pred, y),
+        Target::Binary(y) => bce_logits(pred, y),
+        Target::Sum => {
+            let s: f64 = pred.data().iter().map(|&v| v as f64).sum();
+            Ok((
+                s as f32,
+                Tensor::from_vec(pred.shape(), vec![1.0; pred.len()])?,
+            ))
+        }
+    }
+}
+
+/// One training step, the one `fit` and `train --text` run
+/// ([`train_step`]: forward, loss, finite checks, backward, Adam update,
+/// gradients cleared), without clipping. The model's gradients must be zero
+/// on entry. Returns the loss.
+fn bench_step(
     model: &mut Sequential,
     opt: &mut Optimizer,
     x: &Tensor,
     target: &Target,
+    step: u64,
 ) -> Result<f32> {
-    let out = model.forward(x.clone(), true)?;
-    let (loss, d) = match target {
-        Target::Classes(y) => sparse_categorical_ce(&out, y)?,
-        Target::Binary(y) => bce_logits(&out, y)?,
-        Target::Sum => {
-            let s: f64 = out.data().iter().map(|&v| v as f64).sum();
-            (
-                s as f32,
-                Tensor::from_vec(out.shape(), vec![1.0; out.len()])?,
-            )
-        }
-    };
-    model.backward(d)?;
-    opt.step_and_zero_grad(&mut model.params_mut())?;
-    Ok(loss)
+    let loss = |pred: &Tensor| objective(pred, target);
+    Ok(train_step(model, opt, x.clone(), &loss, Clip::default(), step)?.loss)
 }
 
 fn time_runs(warmup: usize, repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<Vec<f64>> {
@@ -406,9 +413,9 @@ pub fn sample_from(probs: &[f32], rng: &mut Rng) -> usize {
 }
 
 /// Runs one configuration and returns its timings. The thread count is applied
-/// to the GEMM backend for the duration of the process.
+/// for the duration of the process.
 pub fn run_config(cfg: BenchConfig, opts: &BenchOptions) -> Result<BenchResult> {
-    gemm::set_threads(opts.threads);
+    crate::threads::set_num_threads(opts.threads);
     let repeats = opts.repeats.unwrap_or(cfg.default_repeats()).max(1);
     let mut model = build_model(cfg, opts.seed)?;
     let mut rng = Rng::new(opts.seed ^ 0x9e37_79b9);
@@ -429,8 +436,10 @@ pub fn run_config(cfg: BenchConfig, opts: &BenchOptions) -> Result<BenchResult> 
         let (x, target) = make_batch(cfg, &mut rng)?;
         let mut opt = Optimizer::new(Algorithm::Adam(Adam::torch_defaults()))?;
         model.zero_grad();
+        let mut step = 0;
         let train = time_runs(opts.warmup, repeats, || {
-            train_step(&mut model, &mut opt, &x, &target).map(|_| ())
+            step += 1;
+            bench_step(&mut model, &mut opt, &x, &target, step).map(|_| ())
         })?;
         let infer = time_runs(opts.warmup, repeats, || {
             model.forward(x.clone(), false).map(|_| ())
@@ -511,7 +520,8 @@ mod tests {
             let mut rng = Rng::new(4);
             let (x, t) = make_batch(cfg, &mut rng).unwrap();
             let mut opt = Optimizer::new(Algorithm::Adam(Adam::torch_defaults())).unwrap();
-            let l = train_step(&mut m, &mut opt, &x, &t).unwrap();
+            m.zero_grad();
+            let l = bench_step(&mut m, &mut opt, &x, &t, 1).unwrap();
             assert!(l.is_finite());
         }
     }

@@ -1,4 +1,5 @@
-//! `gated bench [--config A,B,...] [--threads N] [--repeats N] [--json]`
+//! `gated bench [--config A,B,...] [--threads N] [--repeats N] [--json]` (`--threads` is
+//! the global flag: every core by default)
 
 use gated::bench::{format_table, run_config, BenchConfig, BenchOptions, BenchResult};
 use gated::Error;
@@ -12,9 +13,6 @@ pub struct Args {
     /// Comma-separated configuration ids (A, B, B-GRU, B-RNN, C, D, E); all by default.
     #[arg(long, value_delimiter = ',')]
     pub config: Vec<String>,
-    /// Threads for the large matrix products.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
     /// Timed runs per measurement (default: depends on the configuration).
     #[arg(long)]
     pub repeats: Option<usize>,
@@ -39,7 +37,7 @@ pub fn run(args: Args) -> gated::Result<()> {
             .collect::<gated::Result<_>>()?
     };
     let opts = BenchOptions {
-        threads: args.threads.max(1),
+        threads: gated::threads::num_threads(),
         repeats: args.repeats,
         warmup: args.warmup,
         ..BenchOptions::default()
@@ -72,7 +70,7 @@ fn run_child(cfg: BenchConfig, args: &Args) -> gated::Result<BenchResult> {
         .map_err(|e| Error::invalid("bench", format!("cannot find this program's path: {e}")))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["bench", "--in-process", "--json", "--config", cfg.id()])
-        .args(["--threads", &args.threads.to_string()])
+        .args(["--threads", &gated::threads::num_threads().to_string()])
         .args(["--warmup", &args.warmup.to_string()]);
     if let Some(r) = args.repeats {
         cmd.args(["--repeats", &r.to_string()]);

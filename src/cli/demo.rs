@@ -200,8 +200,17 @@ fn text(a: &TextArgs, seed: u64, progress: &mut dyn FnMut(&str)) -> Result<()> {
 
 pub fn run(a: Args) -> Result<()> {
     let quiet = a.quiet;
+    // The header goes out with the first progress line: after the arguments
+    // are checked, so that a bad one still gives a single line.
+    let mut header = Some(format!(
+        "demo: {} threads (--threads N or GATED_NUM_THREADS to change)",
+        gated::threads::num_threads()
+    ));
     let mut progress = |line: &str| {
         if !quiet {
+            if let Some(h) = header.take() {
+                eprintln!("{h}");
+            }
             eprintln!("{line}");
         }
     };

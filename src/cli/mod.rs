@@ -20,6 +20,12 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Threads for the matrix products and the other parallel parts of training and
+    /// inference. Default: the GATED_NUM_THREADS environment variable, else every core
+    /// this process may use; as torch.set_num_threads / OMP_NUM_THREADS in PyTorch.
+    /// Results are the same, bit for bit, for any count.
+    #[arg(long, global = true, value_name = "N", allow_hyphen_values = true)]
+    threads: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +53,9 @@ enum Command {
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> gated::Result<()> {
+    let env = std::env::var_os(gated::threads::ENV_VAR);
+    let threads = gated::threads::resolve(cli.threads.as_deref(), env.as_deref())?;
+    gated::threads::set_num_threads(threads);
     match cli.command {
         Command::Summary(a) => summary::run(a),
         Command::Train(a) => train::run(*a),

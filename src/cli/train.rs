@@ -482,6 +482,15 @@ pub fn run(a: Args) -> Result<()> {
         .iter()
         .find(|m| !matches!(m, Metric::BitsPerChar))
         .map(|m| m.name());
+    if !a.quiet {
+        eprintln!(
+            "{}: {} samples, {} trainable parameters, {} threads",
+            spec_file.display(),
+            x.shape().first().copied().unwrap_or(0),
+            model.param_counts().1,
+            gated::threads::num_threads()
+        );
+    }
     let interrupted = interrupt_flag();
     let mut hooks = TrainHooks {
         history: HistoryWriter::new(&a.out).main_metric(main_metric),

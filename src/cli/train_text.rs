@@ -156,15 +156,17 @@ pub fn run(a: &Args) -> Result<()> {
     let spec_text = trainer.spec_text().to_string();
     let chunks = trainer.chunks_per_epoch();
     if !a.quiet {
-        let (trainable, _) = trainer.model().param_counts();
+        let (_, trainable) = trainer.model().param_counts();
         eprintln!(
-            "{}: {} characters, vocabulary {}, {} parameters, {} chunks per epoch, {} steps",
+            "{}: {} characters, vocabulary {}, {} parameters, {} chunks per epoch, {} steps, {} \
+             threads",
             file.display(),
             text.chars().count(),
             vocab.len(),
             trainable,
             chunks,
-            trainer.total_steps()
+            trainer.total_steps(),
+            gated::threads::num_threads()
         );
     }
     let out = a.out.clone();

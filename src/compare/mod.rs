@@ -451,6 +451,14 @@ pub fn run(specs: &[DataSpec], cfg: &CompareConfig) -> Result<Vec<DataResult>> {
     }
     let mut out = Vec::new();
     let total = prepared.len();
+    if cfg.progress {
+        eprintln!(
+            "compare: {total} data sets x {} cells, {} epochs each, {} threads",
+            cfg.cells.len(),
+            cfg.epochs,
+            crate::threads::num_threads()
+        );
+    }
     for (i, p) in prepared.into_iter().enumerate() {
         let mut cells = Vec::new();
         for (j, cell) in cfg.cells.iter().enumerate() {

@@ -132,9 +132,10 @@ pub fn write(dir: &Path, results: &[DataResult], cfg: &CompareConfig, seconds: f
     );
     let _ = writeln!(
         md,
-        "Machine: {}, {} threads available; total wall time {:.1} s.\n",
+        "Machine: {}, {} threads used of {} available; total wall time {:.1} s.\n",
         cpu_model().unwrap_or_else(|| "unknown CPU".into()),
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        crate::threads::num_threads(),
+        crate::threads::available(),
         seconds
     );
     md.push_str(

@@ -36,8 +36,8 @@ use crate::plot::{Plot, Series};
 use crate::recurrent::{CellKind, Gru, Lstm, RnnBuilder, SimpleRnn};
 use crate::rng::Rng;
 use crate::train::charlm::{CharLmConfig, CharLmTrainer, Sample};
-use crate::train::clip::clip_grad_norm;
 use crate::train::loss::mse;
+use crate::train::step::{train_step, Clip, Objective};
 use crate::train::Optimizer;
 use crate::{Error, Result, Tensor};
 
@@ -237,12 +237,30 @@ fn adam(lr: f64) -> Result<Optimizer> {
     Optimizer::parse("adam", lr)
 }
 
-/// One optimiser step with gradient-norm clipping at 1.
-fn apply(model: &mut Sequential, opt: &mut Optimizer, d: Tensor) -> Result<()> {
-    model.backward(d)?;
-    let mut groups = model.params_mut();
-    clip_grad_norm(&mut groups, 1.0)?;
-    opt.step(&mut groups)
+/// The demo's gradient clipping: global norm 1 (both tasks).
+const CLIP: Clip = Clip {
+    value: None,
+    norm: Some(1.0),
+};
+
+/// One training step ([`train_step`]) of the demo's runs on `inputs`;
+/// returns the loss.
+fn demo_step(
+    model: &mut Sequential,
+    opt: &mut Optimizer,
+    inputs: Tensor,
+    objective: &dyn Objective,
+    step: usize,
+) -> Result<f32> {
+    train_step(model, opt, inputs, objective, CLIP, step as u64)
+        .map(|o| o.loss)
+        .map_err(|e| match e {
+            Error::NonFinite { step, message } => Error::NonFinite {
+                step,
+                message: format!("{message}; try a smaller learning rate"),
+            },
+            e => e,
+        })
 }
 
 fn reber_eval(model: &mut Sequential, sets: &[ReberBatch]) -> Result<f64> {
@@ -284,13 +302,11 @@ pub fn run_reber(cfg: &ReberConfig, progress: &mut ProgressFn<'_>) -> Result<Tas
         let mut curve = vec![(0, reber_eval(&mut model, &held)?)];
         let mut solved_at = None;
         let mut window = (0.0f64, 0usize);
+        model.zero_grad();
         for step in 1..=cfg.steps {
             let batch = embedded_reber_batch(cfg.batch_size, None, &mut rng)?;
-            model.zero_grad();
-            let logits = model.forward(batch.inputs.clone(), true)?;
-            let (loss, d) = reber_loss(&logits, &batch)?;
-            non_finite(loss, step)?;
-            apply(&mut model, &mut opt, d)?;
+            let objective = |logits: &Tensor| reber_loss(logits, &batch);
+            let loss = demo_step(&mut model, &mut opt, batch.inputs.clone(), &objective, step)?;
             window = (window.0 + loss as f64, window.1 + 1);
             if step % cfg.eval_every == 0 || step == cfg.steps {
                 let acc = reber_eval(&mut model, &held)?;
@@ -335,17 +351,6 @@ pub fn run_reber(cfg: &ReberConfig, progress: &mut ProgressFn<'_>) -> Result<Tas
         percent: true,
         results,
     })
-}
-
-fn non_finite(loss: f32, step: usize) -> Result<()> {
-    if loss.is_finite() {
-        Ok(())
-    } else {
-        Err(Error::NonFinite {
-            step: step as u64,
-            message: format!("the loss is {loss}; try a smaller learning rate"),
-        })
-    }
 }
 
 /// Settings of the adding-problem run.
@@ -451,6 +456,7 @@ pub fn run_adding(cfg: &AddingConfig, progress: &mut ProgressFn<'_>) -> Result<T
         let mut curve = vec![(0, adding_eval(&mut model, &test)?)];
         let mut solved_at = None;
         let mut window = (0.0f64, 0usize);
+        model.zero_grad();
         for step in 1..=cfg.steps {
             let batch = adding_batch(
                 cfg.batch_size,
@@ -458,11 +464,8 @@ pub fn run_adding(cfg: &AddingConfig, progress: &mut ProgressFn<'_>) -> Result<T
                 MarkerPlacement::Halves,
                 &mut rng,
             )?;
-            model.zero_grad();
-            let pred = model.forward(batch.inputs, true)?;
-            let (loss, d) = mse(&pred, &batch.targets)?;
-            non_finite(loss, step)?;
-            apply(&mut model, &mut opt, d)?;
+            let objective = |pred: &Tensor| mse(pred, &batch.targets);
+            let loss = demo_step(&mut model, &mut opt, batch.inputs, &objective, step)?;
             window = (window.0 + loss as f64, window.1 + 1);
             if step % cfg.eval_every == 0 || step == cfg.steps {
                 let m = adding_eval(&mut model, &test)?;

@@ -3,6 +3,7 @@
 
 pub mod act;
 pub(crate) mod blocked;
+pub mod finite;
 pub mod gemm;
 mod gemv;
 mod pack;

@@ -47,8 +47,8 @@ use crate::model::dir::{load_model_dir, save_checkpoint, save_model_dir, Checkpo
 use crate::model::spec::parse_spec;
 use crate::model::Sequential;
 use crate::recurrent::CellKind;
-use crate::train::clip::{clip_grad_norm, grads_finite};
 use crate::train::loss::sparse_categorical_ce;
+use crate::train::step::{train_step, Clip};
 use crate::train::{Algorithm, Optimizer, RmsProp, Schedule};
 use crate::{Error, Result, Tensor};
 
@@ -698,6 +698,11 @@ impl CharLmTrainer {
             seconds: 0.0,
         };
         let mut lr = self.cfg.lr;
+        let clip = if self.cfg.grad_clip > 0.0 {
+            Clip::norm(self.cfg.grad_clip)
+        } else {
+            Clip::default()
+        };
         // Each step clears the gradients behind its update (step_and_zero_grad).
         self.model.zero_grad();
         for step in 0..total {
@@ -712,28 +717,26 @@ impl CharLmTrainer {
                 .batches
                 .chunk(k)
                 .ok_or_else(|| Error::invalid("batching", format!("no chunk {k}")))?;
-            let logits = self.model.forward(chunk.inputs, true)?;
-            let (loss, d_logits) = sparse_categorical_ce(&logits, &chunk.targets)?;
-            if !loss.is_finite() {
-                return Err(Error::NonFinite {
-                    step: step as u64 + 1,
-                    message: format!("the loss is {loss}; try a smaller --lr"),
-                });
-            }
-            self.model.backward(d_logits)?;
-            {
-                let mut groups = self.model.params_mut();
-                if !grads_finite(&groups) {
-                    return Err(Error::NonFinite {
-                        step: step as u64 + 1,
-                        message: "a gradient is not finite; try a smaller --lr".into(),
-                    });
-                }
-                if self.cfg.grad_clip > 0.0 {
-                    clip_grad_norm(&mut groups, self.cfg.grad_clip)?;
-                }
-                opt.step_and_zero_grad(&mut groups)?;
-            }
+            // The logits as they are (no fused head): the loss the
+            // validation and the reference compute.
+            let targets = &chunk.targets;
+            let objective = |logits: &Tensor| sparse_categorical_ce(logits, targets);
+            let loss = train_step(
+                &mut self.model,
+                &mut opt,
+                chunk.inputs,
+                &objective,
+                clip,
+                step as u64 + 1,
+            )
+            .map_err(|e| match e {
+                Error::NonFinite { step, message } => Error::NonFinite {
+                    step,
+                    message: format!("{message}; try a smaller --lr"),
+                },
+                e => e,
+            })?
+            .loss;
             window += loss as f64;
             window_n += 1;
             on_event(Event::Step {

@@ -74,7 +74,7 @@ pub fn grads_finite(groups: &[&mut Params]) -> bool {
         p.slots()
             .iter()
             .filter(|s| s.trainable)
-            .all(|s| p.grads[s.range()].iter().all(|v| v.is_finite()))
+            .all(|s| crate::kernels::finite::all_finite(&p.grads[s.range()]))
     })
 }
 

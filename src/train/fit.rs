@@ -44,13 +44,13 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::clip::{clip_grad_norm, clip_grad_value};
 use super::loss::Loss;
 use super::metrics;
 use super::optim::Optimizer;
 use super::progress::{Progress, Verbosity};
 use super::schedule::Schedule;
 use super::state::{EpochRecord, History, TrainingState};
+use super::step::{train_step, Clip, Targets};
 use crate::model::{format_shape, Sequential};
 use crate::rng::Rng;
 use crate::{Error, Result, Tensor};
@@ -691,24 +691,6 @@ fn evaluate_pairs(
     Ok(acc.values(metrics, prefix))
 }
 
-/// Names the first non-finite gradient as `<layer>.<param>[index] = value`.
-fn first_bad_grad(model: &Sequential) -> String {
-    for l in model.layers() {
-        for p in l.params() {
-            for s in p.slots() {
-                if let Some((i, g)) = p.grads[s.range()]
-                    .iter()
-                    .enumerate()
-                    .find(|(_, g)| !g.is_finite())
-                {
-                    return format!("gradient {}.{}[{i}] = {g}", l.name(), s.name);
-                }
-            }
-        }
-    }
-    "a gradient".into()
-}
-
 /// A copy of every parameter value, for restoring the best weights.
 fn snapshot(model: &Sequential) -> Vec<Vec<f32>> {
     model.params().iter().map(|p| p.values.clone()).collect()
@@ -745,10 +727,10 @@ pub fn fit(
 /// with `restore_best_weights` a resumed run only knows the best weights it
 /// has seen itself.
 ///
-/// Each step: zero the gradients, forward in training mode, loss, backward,
-/// check that the loss and every gradient are finite (else
-/// [`Error::NonFinite`] naming the step, before the weights change), clip,
-/// update.
+/// Each step is [`train_step`](super::step::train_step): forward in training
+/// mode, loss, backward, check that the loss and every gradient are finite
+/// (else [`Error::NonFinite`] naming the step, before the weights change),
+/// clip, update.
 pub fn fit_from(
     model: &mut Sequential,
     optimizer: &mut Optimizer,
@@ -842,15 +824,13 @@ pub fn fit_from(
         let mut acc = Accumulator::new(cfg.metrics.len());
         for (b, rows) in order.chunks(cfg.batch_size).enumerate() {
             let step = state.step + 1;
-            let result =
-                train_step(model, optimizer, cfg, &x_train, &y_train, rows, step).map_err(|e| {
-                    match e {
-                        Error::NonFinite { step, message } => Error::NonFinite {
-                            step,
-                            message: format!("{message} (epoch {}, batch {})", epoch + 1, b + 1),
-                        },
-                        e => e,
-                    }
+            let result = train_step_on(model, optimizer, cfg, &x_train, &y_train, rows, step)
+                .map_err(|e| match e {
+                    Error::NonFinite { step, message } => Error::NonFinite {
+                        step,
+                        message: format!("{message} (epoch {}, batch {})", epoch + 1, b + 1),
+                    },
+                    e => e,
                 });
             let (loss, pred, yb) = match result {
                 Ok(r) => r,
@@ -968,9 +948,9 @@ pub fn fit_from(
     Ok(state.history)
 }
 
-/// One optimisation step on the samples `rows`; returns the batch loss, the
-/// prediction and the batch targets.
-fn train_step(
+/// One optimisation step ([`train_step`]) on the samples `rows`; returns the
+/// batch loss, the prediction and the batch targets.
+fn train_step_on(
     model: &mut Sequential,
     optimizer: &mut Optimizer,
     cfg: &FitConfig,
@@ -981,36 +961,13 @@ fn train_step(
 ) -> Result<(f32, Tensor, Tensor)> {
     let xb = gather(x, rows)?;
     let yb = gather(y, rows)?;
-    let (head, skip) = model.loss_head(cfg.loss);
-    let pred = model.forward_head(xb, true, skip)?;
-    let (loss, d_pred) = head.compute(&pred, &yb)?;
-    if !loss.is_finite() {
-        return Err(Error::NonFinite {
-            step,
-            message: format!("the loss is {loss}"),
-        });
-    }
-    model.backward_head(d_pred, skip)?;
-    {
-        let groups = model.params_mut();
-        if !super::clip::grads_finite(&groups) {
-            drop(groups);
-            return Err(Error::NonFinite {
-                step,
-                message: format!("{} (loss {loss})", first_bad_grad(model)),
-            });
-        }
-    }
-    let mut groups = model.params_mut();
-    if let Some(c) = cfg.clipvalue {
-        clip_grad_value(&mut groups, c)?;
-    }
-    if let Some(c) = cfg.clipnorm {
-        clip_grad_norm(&mut groups, c)?;
-    }
-    // Leaves the gradients zero for the next step.
-    optimizer.step_and_zero_grad(&mut groups)?;
-    Ok((loss, pred, yb))
+    let clip = Clip {
+        value: cfg.clipvalue,
+        norm: cfg.clipnorm,
+    };
+    let target = Targets::new(model, cfg.loss, &yb);
+    let out = train_step(model, optimizer, xb, &target, clip, step)?;
+    Ok((out.loss, out.pred, yb))
 }
 
 #[cfg(test)]

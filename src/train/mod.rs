@@ -41,6 +41,7 @@ pub mod progress;
 pub mod run;
 pub mod schedule;
 pub mod state;
+pub mod step;
 mod targets;
 
 pub use callbacks::{history_csv, history_json, learning_curves, HistoryWriter};
@@ -56,3 +57,4 @@ pub use optim::{
 pub use progress::{format_metrics, Verbosity};
 pub use schedule::{PlateauState, ReduceOnPlateau, Schedule, ThresholdMode};
 pub use state::{EpochRecord, History, TrainingState};
+pub use step::{train_step, Clip, Objective, StepOutput, Targets};
