@@ -134,3 +134,279 @@ fn csv_non_finite_values_name_file_line_and_column() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+// ---------------------------------------------------------------------------
+// Zip bombs: `.npz` members that declare or inflate to gigabytes.
+
+/// Runs `gated` with at most `mib` MiB of address space (`ulimit -v`), so an
+/// attempt to allocate what a crafted file asks for fails (an abort, which
+/// the checks see as a signal) instead of taking the test machine's memory.
+fn gated_limited(mib: u64, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {} && exec \"$0\" \"$@\"", mib * 1024))
+        .arg(env!("CARGO_BIN_EXE_gated"))
+        .args(args)
+        .env("RUST_BACKTRACE", "1")
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .unwrap()
+}
+
+/// The header of an `.npy` file with this descr and shape.
+fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
+    gated::io::npy::npy_file_bytes(descr, shape, 0)
+}
+
+/// Raw deflate blocks (not final) holding `bytes`, ending byte-aligned, so
+/// that such segments can be concatenated.
+fn deflate_segment(bytes: &[u8]) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress};
+    let mut c = Compress::new(Compression::best(), false);
+    let mut out = Vec::with_capacity(bytes.len() / 500 + 1024);
+    loop {
+        let done = c.total_in() as usize;
+        if out.capacity() - out.len() < 1024 {
+            out.reserve(out.capacity());
+        }
+        c.compress_vec(&bytes[done..], &mut out, FlushCompress::Full)
+            .unwrap();
+        if c.total_in() as usize == bytes.len() && out.capacity() > out.len() {
+            return out;
+        }
+    }
+}
+
+/// A raw deflate stream of `head` followed by `copies` times `segment` (all
+/// from [`deflate_segment`]), closed by an empty final block.
+fn deflate_stream(head: &[u8], segment: &[u8], copies: usize) -> Vec<u8> {
+    let mut s = deflate_segment(head);
+    for _ in 0..copies {
+        s.extend_from_slice(segment);
+    }
+    s.extend_from_slice(&[0x03, 0x00]);
+    s
+}
+
+/// One zip member: its name, raw deflate data, the uncompressed size the
+/// archive declares for it, and its CRC-32 (0 where the test does not care).
+struct Member {
+    name: &'static str,
+    deflated: Vec<u8>,
+    declared: u32,
+    crc: u32,
+}
+
+/// A member holding `bytes`, declared truthfully.
+fn honest(name: &'static str, bytes: &[u8]) -> Member {
+    let mut crc = flate2::Crc::new();
+    crc.update(bytes);
+    Member {
+        name,
+        deflated: deflate_stream(bytes, &[], 0),
+        declared: bytes.len() as u32,
+        crc: crc.sum(),
+    }
+}
+
+/// A zip archive, written by hand so that a member may declare any size.
+fn zip_of(members: &[Member]) -> Vec<u8> {
+    let u16le = |v: u16| v.to_le_bytes();
+    let u32le = |v: u32| v.to_le_bytes();
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for m in members {
+        let offset = out.len() as u32;
+        let fixed = |sig: u32, out: &mut Vec<u8>| {
+            out.extend_from_slice(&u32le(sig));
+            if sig == 0x0201_4b50 {
+                out.extend_from_slice(&u16le(20)); // version made by
+            }
+            out.extend_from_slice(&u16le(20)); // version needed
+            out.extend_from_slice(&u16le(0)); // flags
+            out.extend_from_slice(&u16le(8)); // deflate
+            out.extend_from_slice(&u16le(0)); // time
+            out.extend_from_slice(&u16le(0x21)); // date
+            out.extend_from_slice(&u32le(m.crc));
+            out.extend_from_slice(&u32le(m.deflated.len() as u32));
+            out.extend_from_slice(&u32le(m.declared));
+            out.extend_from_slice(&u16le(m.name.len() as u16));
+            out.extend_from_slice(&u16le(0)); // extra
+        };
+        fixed(0x0403_4b50, &mut out);
+        out.extend_from_slice(m.name.as_bytes());
+        out.extend_from_slice(&m.deflated);
+        fixed(0x0201_4b50, &mut central);
+        central.extend_from_slice(&u16le(0)); // comment
+        central.extend_from_slice(&u16le(0)); // disk
+        central.extend_from_slice(&u16le(0)); // internal attributes
+        central.extend_from_slice(&u32le(0)); // external attributes
+        central.extend_from_slice(&u32le(offset));
+        central.extend_from_slice(m.name.as_bytes());
+    }
+    let cd_offset = out.len() as u32;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&u32le(0x0605_4b50));
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&u16le(members.len() as u16));
+    out.extend_from_slice(&u16le(members.len() as u16));
+    out.extend_from_slice(&u32le(central.len() as u32));
+    out.extend_from_slice(&u32le(cd_offset));
+    out.extend_from_slice(&u16le(0));
+    out
+}
+
+/// A small honest `<i4` member.
+fn ints(name: &'static str, shape: &[usize], values: &[i32]) -> Member {
+    let mut b = npy_header("<i4", shape);
+    for v in values {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    honest(name, &b)
+}
+
+/// Zeros are deflated in segments of this many bytes, repeated.
+const SEGMENT: usize = 1 << 26;
+/// Segments in a bomb: 45 x 64 MiB = 3,019,898,880 bytes of zeros.
+const COPIES: usize = 45;
+
+/// A valid member whose data is `COPIES * SEGMENT` zeros after `header`
+/// (about 3 GB, CRC included), from a few MB of deflate.
+fn bomb(name: &'static str, header: Vec<u8>, zero_segment: &[u8], zeros: &[u8]) -> Member {
+    let declared = header.len() + COPIES * SEGMENT;
+    let mut crc = flate2::Crc::new();
+    crc.update(&header);
+    for _ in 0..COPIES {
+        crc.update(zeros);
+    }
+    Member {
+        name,
+        deflated: deflate_stream(&header, zero_segment, COPIES),
+        declared: u32::try_from(declared).unwrap(),
+        crc: crc.sum(),
+    }
+}
+
+/// The attack of issue 19: `gated compare --data imdb:bomb.npz` with a
+/// 3 MB file whose members inflate to 3 GB took 6.4 GB of RSS before the
+/// shape was rejected. Each bomb must now be refused from its headers (or,
+/// for a central directory that lies, after at most the declared bytes),
+/// within 1 GiB of address space, naming the file and the member.
+#[test]
+fn npz_bombs_are_refused_before_they_inflate() {
+    let d = temp_dir("bomb");
+    let out = d.join("out");
+    let zeros = vec![0u8; SEGMENT];
+    let zero_segment = deflate_segment(&zeros);
+    let small_test = || {
+        [
+            ints("x_test.npy", &[2, 2], &[4, 5, 6, 7]),
+            ints("y_test.npy", &[2], &[1, 0]),
+        ]
+    };
+
+    // 1. x_train declares 755 million float32 zeros: not a list of sequences.
+    let [xt, yt] = small_test();
+    let shape = [COPIES * SEGMENT / 4];
+    let a = zip_of(&[
+        bomb(
+            "x_train.npy",
+            npy_header("<f4", &shape),
+            &zero_segment,
+            &zeros,
+        ),
+        ints("y_train.npy", &[3], &[0, 1, 1]),
+        xt,
+        yt,
+    ]);
+    // 2. A consistent bomb: 45 sequences of 67 million int8 zeros, and 45
+    //    labels; as f32 that is 12 GB, over any cap.
+    let [xt, yt] = small_test();
+    let b = zip_of(&[
+        bomb(
+            "x_train.npy",
+            npy_header("|i1", &[COPIES, SEGMENT]),
+            &zero_segment,
+            &zeros,
+        ),
+        honest("y_train.npy", &{
+            let mut y = npy_header("|i1", &[COPIES]);
+            y.extend(std::iter::repeat_n(1u8, COPIES));
+            y
+        }),
+        xt,
+        yt,
+    ]);
+    // 3. A central directory that lies: y_test declares its 2 labels
+    //    (header + 8 bytes), but its stream inflates to 3 GB. (This one was
+    //    already read through a `take` of the declared size; kept as a guard.)
+    let [xt, _] = small_test();
+    let mut y = npy_header("<i4", &[2]);
+    y.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+    let liar = Member {
+        name: "y_test.npy",
+        deflated: deflate_stream(&y, &zero_segment, COPIES),
+        declared: y.len() as u32,
+        crc: 0,
+    };
+    drop(zeros);
+    let c = zip_of(&[
+        ints("x_train.npy", &[3, 2], &[1, 2, 3, 4, 5, 6]),
+        ints("y_train.npy", &[3], &[0, 1, 1]),
+        xt,
+        liar,
+    ]);
+
+    for (name, bytes, also) in [
+        ("shape_bomb.npz", a, &["x_train", "[754974720]"][..]),
+        (
+            "consistent_bomb.npz",
+            b,
+            &["x_train", "nothing was inflated"][..],
+        ),
+        ("lying_size.npz", c, &["y_test.npy", "declared"][..]),
+    ] {
+        let p = d.join(name);
+        assert!(bytes.len() < 8 << 20, "{name}: {} bytes", bytes.len());
+        std::fs::write(&p, &bytes).unwrap();
+        let spec = format!("imdb:{}", p.display());
+        let o = gated_limited(1024, &[&"compare", &"--data", &spec, &"--out", &out]);
+        refused(&o, &p, also);
+    }
+    assert!(!out.join("report.md").exists());
+    if std::env::var_os("GATED_KEEP_BOMBS").is_none() {
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
+/// The same hand-made archive, with honest sizes, loads: the refusals above
+/// are for the bombs, not for the way the test writes zips.
+#[test]
+fn a_hand_made_npz_of_honest_members_loads() {
+    use gated::datasets::keras::{load_imdb, LoadOptions};
+    use gated::io::{NpzFile, NpzLimits};
+    let d = temp_dir("honest");
+    let p = d.join("imdb.npz");
+    std::fs::write(
+        &p,
+        zip_of(&[
+            ints("x_train.npy", &[3, 2], &[1, 2, 3, 4, 5, 6]),
+            ints("y_train.npy", &[3], &[0, 1, 1]),
+            ints("x_test.npy", &[2, 2], &[4, 5, 6, 7]),
+            ints("y_test.npy", &[2], &[1, 0]),
+        ]),
+    )
+    .unwrap();
+    let (train, test) = load_imdb(&p, &LoadOptions::default()).unwrap();
+    assert_eq!((train.x.len(), test.x.len()), (3, 2));
+    // The cap counts every member as f32: 6 + 3 + 4 + 2 values = 60 bytes.
+    NpzFile::open(&p, NpzLimits { max_bytes: 60 }).unwrap();
+    let e = NpzFile::open(&p, NpzLimits { max_bytes: 59 })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("y_test.npy") && e.contains("60 bytes in memory"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
