@@ -410,3 +410,92 @@ fn a_hand_made_npz_of_honest_members_loads() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+// ---------------------------------------------------------------------------
+// Memory: inputs read in batches, and allocations that fail cleanly.
+
+/// A model directory taking `[1, width]` float sequences, 2 outputs.
+fn wide_model(dir: &Path, width: usize) {
+    use gated::model::dir::{save_model_dir, SaveExtras};
+    let spec = format!(
+        "[input]\nshape = [1, {width}]\ndtype = \"float32\"\n\
+         [[layer]]\ntype = \"lstm\"\nunits = 2\n\
+         [[layer]]\ntype = \"dense\"\nunits = 2\n"
+    );
+    let m = gated::model::spec::parse_spec(Path::new("spec.toml"), &spec, false, 1).unwrap();
+    save_model_dir(dir, &m, &spec, &SaveExtras::default()).unwrap();
+}
+
+/// An `<f4` (or other) `.npy` file of `shape`, all zeros, sparse on disk.
+fn sparse_npy(path: &Path, descr: &str, shape: &[usize], elem: usize) {
+    let header = npy_header(descr, shape);
+    let n: usize = shape.iter().product();
+    std::fs::write(path, &header).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.set_len((header.len() + n * elem) as u64).unwrap();
+}
+
+/// `gated predict` held the whole input twice (its bytes and its f32
+/// tensor): 200,000 x [50, 32] took 2.51 GB. Now it reads and writes one
+/// batch at a time: a 629 MB input runs within 512 MiB of address space,
+/// which the input alone would not fit in, and so does `gated eval`.
+#[test]
+fn predict_and_eval_stream_inputs_larger_than_their_memory() {
+    let d = temp_dir("stream");
+    let model = d.join("model");
+    let width = 1 << 16;
+    let n = 2400;
+    wide_model(&model, width);
+    let x = d.join("x.npy");
+    sparse_npy(&x, "<f4", &[n, 1, width], 4);
+    let out = d.join("y_pred.npy");
+    let o = gated_limited(
+        512,
+        &[&"predict", &"--model", &model, &"--x", &x, &"--out", &out],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let y = gated::io::read_npy(&out).unwrap();
+    assert_eq!(y.shape(), [n, 2]);
+    // Every input is zeros, so every output equals the first.
+    let first = [y.data()[0], y.data()[1]];
+    assert!(first.iter().all(|v| v.is_finite()));
+    assert!(y.data().chunks(2).all(|r| r == first), "rows differ");
+
+    let labels = d.join("y.npy");
+    gated::io::write_npy_i32(&labels, &[n], &vec![1; n]).unwrap();
+    let o = gated_limited(
+        512,
+        &[&"eval", &"--model", &model, &"--x", &x, &"--y", &labels],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("loss: "));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Out of memory was an abort (`memory allocation of 1280000000 bytes
+/// failed`, SIGABRT). A layer whose parameters, or an array whose values,
+/// do not fit is now one error line naming the file.
+#[test]
+fn allocations_that_do_not_fit_are_errors() {
+    let d = temp_dir("oom");
+    // 200 million parameters (800 MB, 1.6 GB with gradients): under the
+    // per-model limit, over the 512 MiB the run may use.
+    let spec = d.join("wide.toml");
+    write(
+        &spec,
+        "[input]\nshape = [10000]\n[[layer]]\ntype = \"dense\"\nunits = 20000\n",
+    );
+    let o = gated_limited(512, &[&"summary", &spec]);
+    refused(&o, &spec, &["weight [20000, 10000]", "not enough memory"]);
+
+    // Labels of 2 GB (sparse on disk) for `eval`.
+    let model = d.join("model");
+    wide_model(&model, 4);
+    let x = d.join("x.npy");
+    sparse_npy(&x, "<f4", &[3, 1, 4], 4);
+    let y = d.join("y.npy");
+    sparse_npy(&y, "<f4", &[1 << 29], 4);
+    let o = gated_limited(512, &[&"eval", &"--model", &model, &"--x", &x, &"--y", &y]);
+    refused(&o, &y, &["[536870912]", "not enough memory"]);
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -2,10 +2,10 @@
 //! elements as asked for, so that neither a large input (`gated predict`
 //! reads one batch at a time) nor a compressed `.npz` member costs more
 //! memory than the elements kept, and nothing is read before the header has
-//! been checked.
+//! been checked; and f32 data written the same way.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::io::npy::{alloc_f32, convert_into, data_size, parse_header, NpyHeader};
@@ -90,6 +90,18 @@ pub fn read_elements(
         }
         convert_into(header, bytes, first + done, out, path)?;
         done += k;
+    }
+    Ok(())
+}
+
+/// Writes `data` as little-endian f32 (an `<f4` array's data), a piece at a
+/// time, without a byte copy of the whole.
+pub fn write_f32_le(w: &mut impl Write, data: &[f32]) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(CHUNK.min(data.len() * 4));
+    for piece in data.chunks(CHUNK / 4) {
+        buf.clear();
+        buf.extend(piece.iter().flat_map(|v| v.to_le_bytes()));
+        w.write_all(&buf)?;
     }
     Ok(())
 }
