@@ -47,9 +47,38 @@ impl Params {
         Self::default()
     }
 
-    /// Appends a zero-filled slot and returns its id.
+    /// Appends a zero-filled slot and returns its id. Aborts like any `Vec`
+    /// when memory runs out: layers built from user input use
+    /// [`Params::try_add`].
     pub fn add(&mut self, name: &str, shape: &[usize]) -> SlotId {
-        let len = shape.iter().product();
+        match self.try_add(name, shape) {
+            Ok(id) => id,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Appends a zero-filled slot and returns its id, or an error when its
+    /// size overflows or the memory for its values and gradients cannot be
+    /// had (reserved exactly, so a large slot never costs twice its size).
+    pub fn try_add(&mut self, name: &str, shape: &[usize]) -> Result<SlotId> {
+        let len = shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| {
+                Error::invalid("parameter size", format!("{name} {shape:?} overflows"))
+            })?;
+        let no_memory = |_| {
+            Error::invalid(
+                "parameter memory",
+                format!(
+                    "not enough memory for {name} {shape:?}: {len} parameters need {} bytes \
+                     with their gradients",
+                    (len as u128) * 8
+                ),
+            )
+        };
+        self.values.try_reserve_exact(len).map_err(no_memory)?;
+        self.grads.try_reserve_exact(len).map_err(no_memory)?;
         let offset = self.values.len();
         self.slots.push(Slot {
             name: name.to_string(),
@@ -60,7 +89,7 @@ impl Params {
         });
         self.values.resize(offset + len, 0.0);
         self.grads.resize(offset + len, 0.0);
-        self.slots.len() - 1
+        Ok(self.slots.len() - 1)
     }
 
     /// The slots in order.

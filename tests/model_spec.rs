@@ -148,3 +148,49 @@ fn final_softmax_is_fused_into_cross_entropy() {
     let (_, skip) = m.loss_head(Loss::MeanSquaredError);
     assert!(!skip);
 }
+
+/// A spec of 20,000 dense layers parses and summarises within the normal test
+/// run. Parsing was quadratic (0.38 s for 2,500 layers, 24.96 s for 20,000);
+/// the structural guard is `Sequential`'s own test that adding a layer checks
+/// one shape, this one that the whole path (TOML, build, summary) keeps up.
+#[test]
+fn twenty_thousand_layers_parse() {
+    let n = 20_000;
+    let mut text = String::from("[input]\nshape = [4]\ndtype = \"float32\"\n");
+    for _ in 0..n {
+        text.push_str("[[layer]]\ntype = \"dense\"\nunits = 4\n");
+    }
+    let start = std::time::Instant::now();
+    let m = parse_spec(Path::new("deep.toml"), &text, false, 0).unwrap();
+    let summary = m.summary();
+    let took = start.elapsed();
+    assert_eq!(m.layers().len(), n);
+    assert!(summary.contains("dense_20000 (Dense)"), "{summary:.300}");
+    assert_eq!(m.param_counts().0, n * 20);
+    // Far above the linear cost (well under a second) and far below the
+    // quadratic one, so a loaded machine cannot make it fail by chance.
+    assert!(took.as_secs() < 20, "20,000 layers took {took:?}");
+}
+
+/// The parameter limit is checked against each layer's arguments before the
+/// layer is built, counting the layers before it: a second large layer is
+/// refused without first allocating it.
+#[test]
+fn the_parameter_limit_counts_the_layers_before() {
+    let spec = "[input]\nshape = [3, 4]\n\
+        [[layer]]\ntype = \"dense\"\nunits = 100\n\
+        [[layer]]\ntype = \"bidirectional\"\n[layer.layer]\ntype = \"lstm\"\nunits = 100\n";
+    let p = Path::new("limit.toml");
+    // dense: 500; bidirectional LSTM: at most 2 * 4 * 100 * 202 = 161,600.
+    let e = gated::model::spec::parse_spec_with_limit(p, spec, false, 0, 100_000)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("limit.toml: layer 2: "), "{e}");
+    assert!(e.contains("with the 500 of the layers before it"), "{e}");
+    assert!(e.contains("limit of 100000"), "{e}");
+    let e = gated::model::spec::parse_spec_with_limit(p, spec, false, 0, 500)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("layer 2"), "{e}");
+    gated::model::spec::parse_spec_with_limit(p, spec, false, 0, 162_100).unwrap();
+}

@@ -1,6 +1,6 @@
 //! `gated eval --model DIR --x X.npy --y Y.npy [--loss L] [--metrics m1,m2]`
 
-use super::common::{load_model, predict_batched, read_inputs};
+use super::common::{load_model, open_inputs, predict_all};
 use gated::io::read_npy;
 use gated::train::{metrics, Loss};
 use gated::{Error, Result, Tensor};
@@ -115,20 +115,21 @@ fn metric(name: &str, loss: Loss, loss_value: f32, pred: &Tensor, y: &Tensor) ->
 
 pub fn run(args: Args) -> Result<()> {
     let mut model = load_model(&args.model, args.weights.as_deref())?;
-    let x = read_inputs(&args.x, &model)?;
+    // X is read a batch at a time; Y (one target per sample) whole.
+    let mut x = open_inputs(&args.x, &model)?;
     let y = read_npy(&args.y)?;
-    if y.shape().first() != x.shape().first() {
+    if y.shape().first() != Some(&x.rows()) {
         return Err(Error::file(
             &args.y,
             format!(
                 "shape {:?} has {} samples, but X has {}",
                 y.shape(),
                 y.shape().first().copied().unwrap_or(0),
-                x.shape().first().copied().unwrap_or(0)
+                x.rows()
             ),
         ));
     }
-    let pred = predict_batched(&mut model, &x, args.batch_size, &args.x)?;
+    let pred = predict_all(&mut model, &mut x, args.batch_size, &args.x)?;
     let loss = choose_loss(&args, &pred, &y)?;
     let (value, _) = loss
         .compute(&pred, &y)

@@ -1,7 +1,11 @@
 //! `gated predict --model DIR --x X.npy --out Y.npy [--batch-size N]`
 
-use super::common::{load_model, predict_batched, read_inputs};
-use gated::io::write_npy;
+use super::common::{for_each_batch, load_model, open_inputs};
+use gated::io::npy::npy_file_bytes;
+use gated::io::npy_stream::write_f32_le;
+use gated::io::write_atomic_with;
+use gated::Error;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Run a saved model over inputs and write its outputs as .npy.
@@ -30,16 +34,30 @@ pub struct Args {
     pub batch_size: usize,
 }
 
+/// Streams: each batch of X is read, run and written before the next, so
+/// memory does not grow with the number of samples. The output header needs
+/// the full shape, known once the first batch has run (N comes from X).
 pub fn run(args: Args) -> gated::Result<()> {
     let mut model = load_model(&args.model, args.weights.as_deref())?;
-    let x = read_inputs(&args.x, &model)?;
-    let y = predict_batched(&mut model, &x, args.batch_size, &args.x)?;
-    write_npy(&args.out, &y)?;
+    let mut x = open_inputs(&args.x, &model)?;
+    let n = x.rows();
+    let out = &args.out;
+    let mut shape = Vec::new();
+    write_atomic_with(out, |w| {
+        for_each_batch(&mut model, &mut x, args.batch_size, &args.x, |start, y| {
+            if start == 0 {
+                shape = std::iter::once(n)
+                    .chain(y.shape().iter().skip(1).copied())
+                    .collect();
+                let header = npy_file_bytes("<f4", &shape, 0);
+                w.write_all(&header).map_err(|e| Error::io(out, e))?;
+            }
+            write_f32_le(w, y.data()).map_err(|e| Error::io(out, e))
+        })
+    })?;
     eprintln!(
-        "wrote {} predictions of shape {:?} to {}",
-        y.shape().first().copied().unwrap_or(0),
-        y.shape(),
-        args.out.display()
+        "wrote {n} predictions of shape {shape:?} to {}",
+        out.display()
     );
     Ok(())
 }

@@ -507,18 +507,25 @@ fn load_ts(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {
         )));
     }
     let t = train.x.shape()[1].max(test.x.shape()[1]);
-    // NaN (missing) values would poison training: read them as 0.
-    let clean = |x: Tensor| -> Result<Tensor> {
+    // Missing values (`?` or NaN; read_ts refuses infinities) would poison
+    // training: they are read as 0, like the padding, and the description
+    // says how many there were.
+    let mut missing = 0usize;
+    let mut clean = |x: Tensor| -> Result<Tensor> {
         let shape = x.shape().to_vec();
-        let v = x
-            .into_vec()
-            .into_iter()
-            .map(|v| if v.is_finite() { v } else { 0.0 })
-            .collect();
+        let mut v = x.into_vec();
+        for e in v.iter_mut().filter(|e| e.is_nan()) {
+            *e = 0.0;
+            missing += 1;
+        }
         Tensor::from_vec(&shape, v)
     };
     let x = clean(pad_time(&train.x, t)?)?;
     let xt = clean(pad_time(&test.x, t)?)?;
+    let missing = match missing {
+        0 => String::new(),
+        m => format!(", {m} missing values read as 0"),
+    };
     let split = Split::shuffled(x.shape()[0], xt.shape()[0], budget, &spec.text)?;
     let classes = train.class_labels.len();
     let y = labels(&train.labels)?;
@@ -531,7 +538,7 @@ fn load_ts(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {
         .copied()
         .unwrap_or(0);
     let description = format!(
-        "{}: {d} dimensions, lengths {lo} to {t} (zero-padded to {t} and masked), {classes} classes; {}",
+        "{}: {d} dimensions, lengths {lo} to {t} (zero-padded to {t} and masked{missing}), {classes} classes; {}",
         train.problem_name.clone().unwrap_or_else(|| "UCR/UEA .ts".into()),
         split.counts("samples")
     );
@@ -561,53 +568,13 @@ fn read_csv_skipping(path: &Path, skip: &[String]) -> Result<crate::datasets::Cs
     if skip.is_empty() {
         return read_csv(path, &CsvOptions::default());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-    let mut drop = Vec::new();
-    for s in skip {
-        let pos = match s.parse::<usize>() {
-            Ok(i) if i < header.len() => Some(i),
-            _ => header.iter().position(|h| h.trim().trim_matches('"') == s),
-        };
-        drop.push(pos.ok_or_else(|| {
-            Error::file(
-                path,
-                format!("skip={s}: no such column (columns: {})", header.join(", ")),
-            )
-        })?);
-    }
-    let keep = |l: &str| -> String {
-        l.split(',')
-            .enumerate()
-            .filter(|(i, _)| !drop.contains(i))
-            .map(|(_, f)| f)
-            .collect::<Vec<_>>()
-            .join(",")
+    // A skip list implies a header (the columns are named there).
+    let opts = CsvOptions {
+        header: Some(true),
+        ..CsvOptions::default()
     };
-    let mut filtered = keep(&header.join(","));
-    for l in lines {
-        filtered.push('\n');
-        filtered.push_str(&keep(l));
-    }
-    // read_csv reads files; give it the filtered text through a temporary file.
-    let tmp = std::env::temp_dir().join(format!(
-        "gated-compare-{}-{}.csv",
-        std::process::id(),
-        path.file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    std::fs::write(&tmp, filtered).map_err(|e| Error::io(&tmp, e))?;
-    let table = read_csv(
-        &tmp,
-        &CsvOptions {
-            header: Some(true),
-            ..CsvOptions::default()
-        },
-    );
-    let _ = std::fs::remove_file(&tmp);
-    table.map_err(|e| Error::file(path, format!("after skipping {}: {e}", skip.join(", "))))
+    let skip: Vec<Column> = skip.iter().map(|s| column(s)).collect();
+    crate::datasets::read_csv_skipping(path, &opts, &skip)
 }
 
 fn load_csv(spec: &DataSpec, budget: &Budget) -> Result<Prepared> {

@@ -88,12 +88,12 @@ impl BatchNormalization {
             ));
         }
         let mut params = Params::new();
-        let gamma = params.add("weight", &[channels]);
-        params.add("bias", &[channels]);
+        let gamma = params.try_add("weight", &[channels])?;
+        params.try_add("bias", &[channels])?;
         params.value_mut(gamma).iter_mut().for_each(|v| *v = 1.0);
         let mut stats = Params::new();
-        stats.add("running_mean", &[channels]);
-        let var = stats.add("running_var", &[channels]);
+        stats.try_add("running_mean", &[channels])?;
+        let var = stats.try_add("running_var", &[channels])?;
         stats.value_mut(var).iter_mut().for_each(|v| *v = 1.0);
         stats.set_trainable(false);
         Ok(BatchNormalization {

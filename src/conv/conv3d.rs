@@ -101,8 +101,8 @@ impl Conv3d {
         let f = config.filters;
         let ks = kd * kh * kw;
         let mut params = Params::new();
-        let weight = params.add("weight", &[f, in_channels, kd, kh, kw]);
-        let bias = params.add("bias", &[f]);
+        let weight = params.try_add("weight", &[f, in_channels, kd, kh, kw])?;
+        let bias = params.try_add("bias", &[f])?;
         fill_conv_weight(
             config.kernel_initializer,
             params.value_mut(weight),

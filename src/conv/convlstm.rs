@@ -209,9 +209,9 @@ impl ConvLstm2d {
         check_rate(&name, "recurrent_dropout", config.recurrent_dropout)?;
         let f = config.filters;
         let mut params = Params::new();
-        let w_ih = params.add("weight_ih", &[4 * f, in_channels, kh, kw]);
-        let w_hh = params.add("weight_hh", &[4 * f, f, kh, kw]);
-        let bias = params.add("bias", &[4 * f]);
+        let w_ih = params.try_add("weight_ih", &[4 * f, in_channels, kh, kw])?;
+        let w_hh = params.try_add("weight_hh", &[4 * f, f, kh, kw])?;
+        let bias = params.try_add("bias", &[4 * f])?;
         fill_conv_weight(
             config.kernel_initializer,
             params.value_mut(w_ih),

@@ -4,9 +4,10 @@
 //!   optional header (detected when any cell of the first non-blank line is
 //!   not a number, or set by [`CsvOptions::header`]). Fields may be wrapped in
 //!   double quotes (`""` inside quotes is one quote); blank lines are skipped.
-//!   A row with a different number of fields, or a cell that is not a number,
-//!   is an error naming the file, the line (1-based) and the column (1-based,
-//!   with its name).
+//!   A row with a different number of fields, or a cell that is not a finite
+//!   number (NaN and inf included: a series has no missing values here), is
+//!   an error naming the file, the line (1-based) and the column (1-based,
+//!   with its name). [`read_csv_skipping`] leaves out columns such as dates.
 //! - [`CsvTable::select`] picks feature columns by name or index, giving a
 //!   `[T, F]` tensor; [`CsvTable::column`] one column.
 //! - [`Scaler`] (min-max or standard) is fitted on the training rows, applied
@@ -113,6 +114,17 @@ fn split_fields(line: &str, delim: char, path: &Path, line_no: usize) -> Result<
 
 /// Reads a numeric CSV file (see the [module docs](self)).
 pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvTable> {
+    read_csv_skipping(path, opts, &[])
+}
+
+/// [`read_csv`] leaving out the `skip` columns (by header name or 0-based
+/// index), which may then hold anything (dates, text). Errors keep the file's
+/// own line and column numbers.
+pub fn read_csv_skipping(
+    path: impl AsRef<Path>,
+    opts: &CsvOptions,
+    skip: &[Column],
+) -> Result<CsvTable> {
     let path = path.as_ref();
     let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
@@ -135,11 +147,13 @@ pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvTable> {
         .header
         .unwrap_or_else(|| first_fields.iter().any(|f| f.parse::<f64>().is_err()));
     let cols = first_fields.len();
-    let names: Vec<String> = if has_header {
+    let all_names: Vec<String> = if has_header {
         first_fields.clone()
     } else {
         (0..cols).map(|i| i.to_string()).collect()
     };
+    let keep = kept_columns(&all_names, has_header, skip, path)?;
+    let names: Vec<String> = keep.iter().map(|&c| all_names[c].clone()).collect();
     let mut data = Vec::new();
     let mut rows = 0;
     let data_lines = (!has_header)
@@ -157,17 +171,20 @@ pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvTable> {
                 ),
             ));
         }
-        for (c, f) in fields.iter().enumerate() {
-            let v: f32 = f.parse().map_err(|_| {
-                Error::file(
+        for &c in &keep {
+            let f = &fields[c];
+            let at = || format!("line {line_no}, column {} ('{}')", c + 1, all_names[c]);
+            let v: f32 = f
+                .parse()
+                .map_err(|_| Error::file(path, format!("{}: '{f}' is not a number", at())))?;
+            // NaN and inf (or a number beyond f32, 1e39) would poison the
+            // scaling and every window after them; say where they are.
+            if !v.is_finite() {
+                return Err(Error::file(
                     path,
-                    format!(
-                        "line {line_no}, column {} ('{}'): '{f}' is not a number",
-                        c + 1,
-                        names[c]
-                    ),
-                )
-            })?;
+                    format!("{}: '{f}' is not a finite number", at()),
+                ));
+            }
             data.push(v);
         }
         rows += 1;
@@ -182,6 +199,37 @@ pub fn read_csv(path: impl AsRef<Path>, opts: &CsvOptions) -> Result<CsvTable> {
         rows,
         data,
     })
+}
+
+/// The 0-based positions of the columns not named in `skip`, in order.
+fn kept_columns(
+    names: &[String],
+    has_header: bool,
+    skip: &[Column],
+    path: &Path,
+) -> Result<Vec<usize>> {
+    let mut drop = Vec::with_capacity(skip.len());
+    for col in skip {
+        let pos = match col {
+            Column::Index(i) => (*i < names.len()).then_some(*i),
+            Column::Name(n) if has_header => names.iter().position(|h| h == n),
+            Column::Name(_) => None,
+        };
+        drop.push(pos.ok_or_else(|| {
+            let shown = match col {
+                Column::Index(i) => i.to_string(),
+                Column::Name(n) => n.clone(),
+            };
+            Error::file(
+                path,
+                format!(
+                    "skip={shown}: no such column (columns: {})",
+                    names.join(", ")
+                ),
+            )
+        })?);
+    }
+    Ok((0..names.len()).filter(|c| !drop.contains(c)).collect())
 }
 
 impl CsvTable {

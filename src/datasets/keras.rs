@@ -4,7 +4,11 @@
 //! `imdb.npz` holds `x_train`, `y_train`, `x_test`, `y_test`; `reuters.npz`
 //! holds `x` and `y` and is split by `test_split`. The `x` members are NumPy
 //! object arrays of word-index lists (rank 1 = most frequent word), which
-//! [`read_npz`] returns as [`NpzArray::Sequences`].
+//! [`NpzFile`] returns as [`NpzArray::Sequences`]. Before anything is
+//! inflated, every member's header must fit the file's memory limit (see
+//! [`NpzFile`]) and the members read must have the shapes a data set has (a
+//! list of sequences, and one label per sequence), so a crafted member that
+//! declares gigabytes is refused from its header.
 //!
 //! The steps, in Keras's order:
 //!
@@ -28,7 +32,8 @@
 
 use std::path::Path;
 
-use crate::io::npz::{read_npz, NpzArray};
+use crate::io::npy::Dtype;
+use crate::io::npz::{NpzArray, NpzFile, NpzLimits, NpzMember};
 use crate::{Error, Result, Rng};
 
 /// Options of Keras's `load_data`; [`Default`] gives Keras's defaults.
@@ -81,11 +86,13 @@ pub struct Split {
 /// returns `(train, test)`.
 pub fn load_imdb(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<(Split, Split)> {
     let path = path.as_ref();
-    let mut members = read_npz(path)?;
-    let x_train = take_sequences(&mut members, "x_train", path)?;
-    let y_train = take_labels(&mut members, "y_train", path)?;
-    let x_test = take_sequences(&mut members, "x_test", path)?;
-    let y_test = take_labels(&mut members, "y_test", path)?;
+    let mut npz = NpzFile::open(path, NpzLimits::default())?;
+    expect_pair(&npz, "x_train", "y_train")?;
+    expect_pair(&npz, "x_test", "y_test")?;
+    let x_train = take_sequences(&mut npz, "x_train")?;
+    let y_train = take_labels(&mut npz, "y_train")?;
+    let x_test = take_sequences(&mut npz, "x_test")?;
+    let y_test = take_labels(&mut npz, "y_test")?;
     check_len(&x_train, &y_train, "x_train", "y_train", path)?;
     check_len(&x_test, &y_test, "x_test", "y_test", path)?;
 
@@ -131,9 +138,10 @@ pub fn load_reuters(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<(Split
             format!("{} is not in [0, 1]", opts.test_split),
         ));
     }
-    let mut members = read_npz(path)?;
-    let x = take_sequences(&mut members, "x", path)?;
-    let y = take_labels(&mut members, "y", path)?;
+    let mut npz = NpzFile::open(path, NpzLimits::default())?;
+    expect_pair(&npz, "x", "y")?;
+    let x = take_sequences(&mut npz, "x")?;
+    let y = take_labels(&mut npz, "y")?;
     check_len(&x, &y, "x", "y", path)?;
 
     let mut rng = Rng::new(opts.seed);
@@ -157,29 +165,67 @@ pub fn load_reuters(path: impl AsRef<Path>, opts: &LoadOptions) -> Result<(Split
     Ok((all, test))
 }
 
-fn take_member(members: &mut Vec<(String, NpzArray)>, name: &str, path: &Path) -> Result<NpzArray> {
-    match members.iter().position(|(n, _)| n == name) {
-        Some(i) => Ok(members.swap_remove(i).1),
-        None => Err(Error::file(
-            path,
+/// The member called `name`, or an error listing the members there are.
+fn member<'a>(npz: &'a NpzFile, name: &str) -> Result<&'a NpzMember> {
+    npz.member(name).ok_or_else(|| {
+        Error::file(
+            npz.path(),
             format!(
                 "no member '{name}' (members: {})",
-                members
+                npz.members()
                     .iter()
-                    .map(|(n, _)| n.as_str())
+                    .map(|m| m.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        )),
-    }
+        )
+    })
 }
 
-fn take_sequences(
-    members: &mut Vec<(String, NpzArray)>,
-    name: &str,
-    path: &Path,
-) -> Result<Vec<Vec<i64>>> {
-    match take_member(members, name, path)? {
+/// Checks, from the headers alone, that `x` is a list of sequences (an
+/// object array of N lists, or a numeric [N, len] array) and `y` N labels.
+fn expect_pair(npz: &NpzFile, x: &str, y: &str) -> Result<()> {
+    let xm = member(npz, x)?;
+    let ym = member(npz, y)?;
+    let (xh, yh) = (&xm.header, &ym.header);
+    let rows = match (xh.dtype, xh.shape.as_slice()) {
+        (Dtype::Object, [n] | [n, _]) => *n,
+        (d, [n, _]) if d != Dtype::Object => *n,
+        _ => {
+            return Err(Error::file(
+                npz.path(),
+                format!(
+                    "member '{x}' has dtype '{}' and shape {:?}; expected a list of sequences",
+                    xh.descr, xh.shape
+                ),
+            ))
+        }
+    };
+    if yh.dtype == Dtype::Object || yh.shape.len() != 1 {
+        return Err(Error::file(
+            npz.path(),
+            format!(
+                "member '{y}' has dtype '{}' and shape {:?}; expected one integer label per sample",
+                yh.descr, yh.shape
+            ),
+        ));
+    }
+    if yh.shape[0] != rows {
+        return Err(Error::file(
+            npz.path(),
+            format!(
+                "'{x}' has {rows} sequences (shape {:?}) but '{y}' has {} labels",
+                xh.shape, yh.shape[0]
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn take_sequences(npz: &mut NpzFile, name: &str) -> Result<Vec<Vec<i64>>> {
+    let path = npz.path().to_path_buf();
+    let path = path.as_path();
+    match npz.read(name)? {
         NpzArray::Sequences(s) => Ok(s),
         NpzArray::Tensor(t) => {
             // A numeric 2-D array (all sequences the same length) is also valid.
@@ -207,8 +253,10 @@ fn take_sequences(
     }
 }
 
-fn take_labels(members: &mut Vec<(String, NpzArray)>, name: &str, path: &Path) -> Result<Vec<i64>> {
-    match take_member(members, name, path)? {
+fn take_labels(npz: &mut NpzFile, name: &str) -> Result<Vec<i64>> {
+    let path = npz.path().to_path_buf();
+    let path = path.as_path();
+    match npz.read(name)? {
         NpzArray::Tensor(t) if t.rank() == 1 => to_ints(t.data(), name, path),
         NpzArray::Tensor(t) => Err(Error::file(
             path,

@@ -24,7 +24,9 @@ pub mod sequence;
 pub mod ts;
 
 pub use aclimdb::{load_aclimdb, load_aclimdb_split, Reviews};
-pub use csv::{read_csv, window, Column, CsvOptions, CsvTable, ScaleKind, Scaler};
+pub use csv::{
+    read_csv, read_csv_skipping, window, Column, CsvOptions, CsvTable, ScaleKind, Scaler,
+};
 pub use idx::{load_idx_images, load_idx_labels, load_idx_pair, read_idx, IdxArray};
 pub use keras::{load_imdb, load_reuters, LoadOptions, Split};
 pub use sequence::{pad_sequences, Padding, Tokenizer};

@@ -7,7 +7,10 @@
 //! `@data` and one case per line: the dimensions separated by `:`, the values
 //! of a dimension by `,`, and the class label last. Lines starting with `#`
 //! or `%` are comments.
-//! `?` is a missing value and is read as NaN. Time-stamped data
+//! `?` (or `NaN`, as some UEA files pad variable-length series) is a missing
+//! value and is read as NaN; an infinite value (`inf`, or a number beyond
+//! f32 such as `1e39`) is an error naming the line, dimension and value.
+//! Time-stamped data
 //! (`@timeStamps true`) and regression targets (`@targetLabel`) are not
 //! supported and give an error.
 //!
@@ -298,19 +301,25 @@ fn parse_case(
         let mut values = Vec::new();
         for (t, cell) in part.split(',').enumerate() {
             let cell = cell.trim();
+            let at = || format!("line {line_no}, dimension {}, value {}", d + 1, t + 1);
             let v = if cell == "?" || cell.eq_ignore_ascii_case("nan") {
                 f32::NAN
             } else {
-                cell.parse::<f32>().map_err(|_| {
-                    Error::file(
+                let v = cell.parse::<f32>().map_err(|_| {
+                    Error::file(path, format!("{}: '{cell}' is not a number", at()))
+                })?;
+                // `inf`, or a number beyond f32 (1e39), is no measurement; a
+                // missing one is written `?` or NaN.
+                if v.is_infinite() {
+                    return Err(Error::file(
                         path,
                         format!(
-                            "line {line_no}, dimension {}, value {}: '{cell}' is not a number",
-                            d + 1,
-                            t + 1
+                            "{}: '{cell}' is not finite (a missing value is written ? or NaN)",
+                            at()
                         ),
-                    )
-                })?
+                    ));
+                }
+                v
             };
             values.push(v);
         }

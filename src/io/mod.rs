@@ -8,7 +8,9 @@
 pub mod atomic;
 pub mod fingerprint;
 pub mod lock;
+pub mod memory;
 pub mod npy;
+pub mod npy_stream;
 pub mod npz;
 pub mod pickle;
 pub mod regular;
@@ -16,7 +18,7 @@ pub mod weights;
 
 pub use atomic::{write_atomic, write_atomic_with};
 pub use npy::{read_npy, write_npy, write_npy_i32};
-pub use npz::{read_npz, write_npz, NpzArray};
+pub use npz::{read_npz, write_npz, NpzArray, NpzFile, NpzLimits};
 pub use weights::{
     load_safetensors, load_safetensors_with_metadata, save_safetensors,
     save_safetensors_with_metadata, NamedTensors,

@@ -71,11 +71,11 @@ pub struct NpyHeader {
     pub data_offset: usize,
 }
 
-/// Reads an `.npy` file as an f32 tensor.
+/// Reads an `.npy` file as an f32 tensor, checking the header and the file's
+/// size before reading the data, which is converted a piece at a time (the
+/// file's bytes are never held whole beside the tensor).
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    decode_npy(&bytes, path)
+    crate::io::npy_stream::NpyReader::open(path)?.read_all()
 }
 
 /// Decodes the bytes of an `.npy` file; `path` names the source in errors.
@@ -258,33 +258,76 @@ pub(crate) fn element_count(shape: &[usize], path: &Path) -> Result<usize> {
 /// numeric array to an f32 tensor, checking its length against the header
 /// before allocating.
 pub fn decode_data(header: &NpyHeader, data: &[u8], path: &Path) -> Result<Tensor> {
-    let bad = |msg: String| Error::file(path, msg);
+    let (n, need) = data_size(header, path)?;
+    if data.len() != need {
+        return Err(Error::file(
+            path,
+            format!(
+                "data length mismatch at byte {}: shape {:?} of '{}' needs {need} bytes, the file has {}",
+                header.data_offset,
+                header.shape,
+                header.descr,
+                data.len()
+            ),
+        ));
+    }
+    let mut out = alloc_f32(n, header, path)?;
+    convert_into(header, data, 0, &mut out, path)?;
+    Tensor::from_vec(&header.shape, out)
+}
+
+/// The element count and data size in bytes of a numeric array; an error
+/// for object arrays and for shapes whose size overflows.
+pub fn data_size(header: &NpyHeader, path: &Path) -> Result<(usize, usize)> {
     if header.dtype == Dtype::Object {
-        return Err(bad(format!(
-            "dtype '{}' is an object (pickled) array, not a numeric tensor (object arrays of int lists are read from .npz files by read_npz)",
-            header.descr
-        )));
+        return Err(Error::file(
+            path,
+            format!(
+                "dtype '{}' is an object (pickled) array, not a numeric tensor (object arrays of int lists are read from .npz files by read_npz)",
+                header.descr
+            ),
+        ));
     }
     let n = element_count(&header.shape, path)?;
-    let size = header.dtype.size();
-    let need = n.checked_mul(size).ok_or_else(|| {
-        bad(format!(
-            "shape {:?} of '{}' overflows",
-            header.shape, header.descr
-        ))
+    let need = n.checked_mul(header.dtype.size()).ok_or_else(|| {
+        Error::file(
+            path,
+            format!("shape {:?} of '{}' overflows", header.shape, header.descr),
+        )
     })?;
-    if data.len() != need {
-        return Err(bad(format!(
-            "data length mismatch at byte {}: shape {:?} of '{}' needs {need} bytes, the file has {}",
-            header.data_offset,
-            header.shape,
-            header.descr,
-            data.len()
-        )));
-    }
+    Ok((n, need))
+}
+
+/// An empty buffer with room for exactly `n` f32 values, or an error naming
+/// the array when that memory cannot be had (instead of an abort).
+pub(crate) fn alloc_f32(n: usize, header: &NpyHeader, path: &Path) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| {
+        Error::file(
+            path,
+            format!(
+                "shape {:?} needs {} bytes of memory as f32; not enough memory",
+                header.shape,
+                (n as u128) * 4
+            ),
+        )
+    })?;
+    Ok(out)
+}
+
+/// Converts whole elements of `bytes` (element `first` onwards of the array
+/// `header` describes) to f32, appending them to `out`. Errors give the
+/// element's index and byte offset in the whole file.
+pub(crate) fn convert_into(
+    header: &NpyHeader,
+    bytes: &[u8],
+    first: usize,
+    out: &mut Vec<f32>,
+    path: &Path,
+) -> Result<()> {
+    let size = header.dtype.size();
     let be = header.big_endian;
-    let mut out = Vec::with_capacity(n);
-    let chunks = data.chunks_exact(size.max(1));
+    let chunks = bytes.chunks_exact(size.max(1));
     match header.dtype {
         Dtype::F16 => out.extend(chunks.map(|c| {
             let b = [c[0], c[1]];
@@ -311,10 +354,10 @@ pub fn decode_data(header: &NpyHeader, data: &[u8], path: &Path) -> Result<Tenso
                 f64::from_le_bytes(b)
             }) as f32
         })),
-        Dtype::Bool => out.extend(data.iter().map(|&b| if b != 0 { 1.0 } else { 0.0 })),
+        Dtype::Bool => out.extend(bytes.iter().map(|&b| if b != 0 { 1.0 } else { 0.0 })),
         Dtype::Int(_) | Dtype::UInt(_) => {
             let signed = matches!(header.dtype, Dtype::Int(_));
-            for (i, c) in chunks.enumerate() {
+            for (k, c) in chunks.enumerate() {
                 let v = int_value(c, signed, be);
                 let ok = match v {
                     Ok(v) => (-EXACT_INT..=EXACT_INT).contains(&v).then_some(v),
@@ -327,17 +370,21 @@ pub fn decode_data(header: &NpyHeader, data: &[u8], path: &Path) -> Result<Tenso
                             Ok(v) => v.to_string(),
                             Err(u) => u.to_string(),
                         };
-                        return Err(bad(format!(
-                            "integer {shown} at element {i} (byte {}) is not exactly representable as f32 (|v| <= 16777216 is)",
-                            header.data_offset + i * size
-                        )));
+                        let i = first + k;
+                        return Err(Error::file(
+                            path,
+                            format!(
+                                "integer {shown} at element {i} (byte {}) is not exactly representable as f32 (|v| <= 16777216 is)",
+                                header.data_offset + i * size
+                            ),
+                        ));
                     }
                 }
             }
         }
         Dtype::Object => {}
     }
-    Tensor::from_vec(&header.shape, out)
+    Ok(())
 }
 
 /// Reads one integer of 1, 2, 4 or 8 bytes; `Err` carries a u64 too large for i64.
@@ -383,9 +430,10 @@ pub(crate) fn bf16_to_f32(h: u16) -> f32 {
     f32::from_bits((h as u32) << 16)
 }
 
-/// The bytes of a format-1.0 (2.0 when the header is over 65535 bytes)
-/// `.npy` file with the given descr, shape and raw little-endian data.
-fn npy_file_bytes(descr: &str, shape: &[usize], data_len: usize) -> Vec<u8> {
+/// The header of a format-1.0 (2.0 when the header is over 65535 bytes)
+/// `.npy` file with the given descr and shape, with room reserved for
+/// `data_len` bytes of raw little-endian data to follow.
+pub fn npy_file_bytes(descr: &str, shape: &[usize], data_len: usize) -> Vec<u8> {
     let shape_txt = match shape.len() {
         0 => "()".to_string(),
         1 => format!("({},)", shape[0]),

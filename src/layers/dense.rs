@@ -111,7 +111,7 @@ impl Dense {
         }
         let units = config.units;
         let mut params = Params::new();
-        let weight = params.add("weight", &[units, in_features]);
+        let weight = params.try_add("weight", &[units, in_features])?;
         config.kernel_initializer.fill(
             params.value_mut(weight),
             units,
@@ -120,7 +120,7 @@ impl Dense {
             rng,
         );
         let bias = if config.use_bias {
-            let b = params.add("bias", &[units]);
+            let b = params.try_add("bias", &[units])?;
             config
                 .bias_initializer
                 .fill(params.value_mut(b), units, 1, in_features, rng);

@@ -106,7 +106,7 @@ impl Embedding {
         }
         let (v, d) = (config.input_dim, config.output_dim);
         let mut params = Params::new();
-        let weight = params.add("weight", &[v, d]);
+        let weight = params.try_add("weight", &[v, d])?;
         let w = params.value_mut(weight);
         match config.embeddings_initializer {
             Initializer::TorchDefault => w.iter_mut().for_each(|x| *x = rng.normal()),

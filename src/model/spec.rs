@@ -352,6 +352,9 @@ pub fn parse_spec_with_limit(
     };
     let mut counters: HashMap<&'static str, usize> = HashMap::new();
     let mut rng = Rng::new(seed);
+    // Parameters of the layers built so far, kept as a running sum: summing
+    // the whole model after every layer made long specs quadratic.
+    let mut total = 0usize;
     for (index, value) in layers.iter().enumerate() {
         let table: Table = value
             .as_object()
@@ -360,12 +363,18 @@ pub fn parse_spec_with_limit(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let prev = model.output_shape()?;
-        let layer = build_layer(&table, &prev, &mut counters, &mut rng, max_params)
+        let budget = Budget {
+            max: max_params,
+            used: total,
+        };
+        let layer = build_layer(&table, &prev, &mut counters, &mut rng, budget)
             .map_err(|(key, msg)| src.err(index, key.as_deref(), msg))?;
+        total = total.saturating_add(layer.params().iter().map(|p| p.values.len()).sum());
         model
             .add(layer)
             .map_err(|e| src.err(index, None, e.to_string()))?;
-        let total: usize = model.params().iter().map(|p| p.values.len()).sum();
+        // The checks before building bound every layer; this one catches an
+        // estimate that fell short.
         if total > max_params {
             return Err(src.err(
                 index,
@@ -416,12 +425,15 @@ fn static_kind(kind: &str) -> Option<&'static str> {
     LAYER_TYPES.iter().find(|&&k| k == kind).copied()
 }
 
-/// Builds the recurrent-layer builder of an lstm/gru/simple_rnn/cudnn_*/rnn table.
+/// Builds the recurrent-layer builder of an lstm/gru/simple_rnn/cudnn_*/rnn
+/// table, taking its parameters (`directions` times one direction's) from
+/// `budget` before anything is allocated.
 fn rnn_builder(
     a: &mut Args<'_>,
     input: usize,
     kind: &'static str,
-    max_params: usize,
+    budget: &mut Budget,
+    directions: usize,
 ) -> std::result::Result<RnnBuilder, LayerErr> {
     let cell_kind = match kind {
         "lstm" | "cudnn_lstm" => CellKind::Lstm,
@@ -436,10 +448,14 @@ fn rnn_builder(
         _ => 1,
     };
     // Kernel, recurrent kernel and (at most two) biases of every gate.
-    within_limit(
+    budget.take(
         "units",
-        &[gates, units, input.saturating_add(units).saturating_add(2)],
-        max_params,
+        &[
+            directions,
+            gates,
+            units,
+            input.saturating_add(units).saturating_add(2),
+        ],
     )?;
     let mut c = CellConfig::new(cell_kind, input, units);
     c.activation = keyed("activation", a.activation("activation", Activation::Tanh))?;
@@ -481,25 +497,41 @@ fn rnn_builder(
     Ok(b)
 }
 
-/// Fails when the product of `factors` (a layer's parameter count, or an
-/// upper bound of it) exceeds `max_params`; `key` is the argument blamed.
-fn within_limit(
-    key: &str,
-    factors: &[usize],
-    max_params: usize,
-) -> std::result::Result<(), LayerErr> {
-    let n = factors.iter().fold(1usize, |acc, &f| acc.saturating_mul(f));
-    if n > max_params {
-        return Err(at(
-            key,
-            format!(
-                "the layer would have {}{} parameters, more than the limit of {max_params}",
-                if n == usize::MAX { "over " } else { "" },
-                n
-            ),
-        ));
+/// The parameters a model may still take: `max` in all, `used` by the layers
+/// before the one being built. Every layer's count (or an upper bound of it)
+/// is taken from its arguments before the layer allocates anything, so a spec
+/// over the limit fails without the memory of the layers it did build.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    max: usize,
+    used: usize,
+}
+
+impl Budget {
+    /// Takes the product of `factors` parameters, or fails naming `key` when
+    /// they do not fit.
+    fn take(&mut self, key: &str, factors: &[usize]) -> std::result::Result<(), LayerErr> {
+        let n = factors.iter().fold(1usize, |acc, &f| acc.saturating_mul(f));
+        let after = self.used.saturating_add(n);
+        if after > self.max {
+            let over = if n == usize::MAX { "over " } else { "" };
+            let msg = if self.used == 0 {
+                format!(
+                    "the layer would have {over}{n} parameters, more than the limit of {}",
+                    self.max
+                )
+            } else {
+                format!(
+                    "the layer would have {over}{n} parameters; with the {} of the layers \
+                     before it that is more than the limit of {}",
+                    self.used, self.max
+                )
+            };
+            return Err(at(key, msg));
+        }
+        self.used = after;
+        Ok(())
     }
-    Ok(())
 }
 
 fn build_layer(
@@ -507,7 +539,7 @@ fn build_layer(
     prev: &[Option<usize>],
     counters: &mut HashMap<&'static str, usize>,
     rng: &mut Rng,
-    max_params: usize,
+    mut budget: Budget,
 ) -> std::result::Result<Box<dyn Layer>, LayerErr> {
     let mut a = Args::new(table).map_err(|m| at("type", m))?;
     let kind = static_kind(&a.kind).ok_or_else(|| {
@@ -533,7 +565,7 @@ fn build_layer(
         "embedding" => {
             let input_dim = keyed("input_dim", a.required_usize("input_dim"))?;
             let output_dim = keyed("output_dim", a.required_usize("output_dim"))?;
-            within_limit("input_dim", &[input_dim, output_dim], max_params)?;
+            budget.take("input_dim", &[input_dim, output_dim])?;
             let mut cfg = EmbeddingConfig::new(input_dim, output_dim);
             cfg = cfg
                 .mask_zero(keyed("mask_zero", a.bool("mask_zero", false))?)
@@ -550,7 +582,7 @@ fn build_layer(
             let input = last_dim(prev, kind)?;
             let trainable = keyed("trainable", a.bool("trainable", true))?;
             let mut layer = plain(
-                rnn_builder(&mut a, input, kind, max_params)?
+                rnn_builder(&mut a, input, kind, &mut budget, 1)?
                     .name(&name)
                     .seed(seed)
                     .build(),
@@ -588,8 +620,8 @@ fn build_layer(
                         ),
                     )
                 })?;
-                let b =
-                    rnn_builder(&mut ca, width, ck, max_params).map_err(|(_, m)| at("cells", m))?;
+                let b = rnn_builder(&mut ca, width, ck, &mut budget, 1)
+                    .map_err(|(_, m)| at("cells", m))?;
                 if let Some(k) = ca.unknown() {
                     return Err(at(
                         "cells",
@@ -623,7 +655,8 @@ fn build_layer(
             let inner_name = keyed("layer", ia.str("name"))?
                 .map(str::to_string)
                 .unwrap_or_else(|| default_name(ik, counters));
-            let b = rnn_builder(&mut ia, input, ik, max_params).map_err(|(_, m)| at("layer", m))?;
+            let b =
+                rnn_builder(&mut ia, input, ik, &mut budget, 2).map_err(|(_, m)| at("layer", m))?;
             if let Some(k) = ia.unknown() {
                 return Err(at(
                     "layer",
@@ -647,7 +680,7 @@ fn build_layer(
                 ));
             }
             let units = keyed("units", a.required_usize("units"))?;
-            within_limit("units", &[input.saturating_add(1), units], max_params)?;
+            budget.take("units", &[input.saturating_add(1), units])?;
             let mut cfg = DenseConfig::new(units)
                 .activation(keyed(
                     "activation",
@@ -691,7 +724,7 @@ fn build_layer(
             if step_shape.len() >= 3 {
                 step_shape.remove(1);
             }
-            let inner_layer = build_layer(&inner, &step_shape, counters, rng, max_params)
+            let inner_layer = build_layer(&inner, &step_shape, counters, rng, budget)
                 .map_err(|(_, m)| at("layer", m))?;
             Box::new(TimeDistributed::new(name, inner_layer))
         }
@@ -701,7 +734,7 @@ fn build_layer(
             let k = keyed("kernel_size", kernel_size_arg(a.get("kernel_size"), 2, 3))?;
             let filters = keyed("filters", a.required_usize("filters"))?;
             let fan_in = channels.saturating_add(filters).saturating_add(1);
-            within_limit("filters", &[4, filters, k[0], k[1], fan_in], max_params)?;
+            budget.take("filters", &[4, filters, k[0], k[1], fan_in])?;
             let mut cfg = ConvLstm2dConfig::new(filters, (k[0], k[1]))
                 .padding(keyed("padding", a.str("padding").and_then(padding_arg))?)
                 .return_sequences(keyed(
@@ -745,7 +778,7 @@ fn build_layer(
         "batch_normalization" => {
             use crate::conv::{BatchNormConfig, BatchNormalization};
             let channels = last_dim(prev, kind)?;
-            within_limit("type", &[4, channels], max_params)?;
+            budget.take("type", &[4, channels])?;
             let d = BatchNormConfig::default();
             let cfg = BatchNormConfig {
                 momentum: keyed("momentum", a.f32("momentum", d.momentum))?,
@@ -759,7 +792,7 @@ fn build_layer(
             let k = keyed("kernel_size", kernel_size_arg(a.get("kernel_size"), 3, 3))?;
             let filters = keyed("filters", a.required_usize("filters"))?;
             let fan_in = channels.saturating_add(1);
-            within_limit("filters", &[filters, k[0], k[1], k[2], fan_in], max_params)?;
+            budget.take("filters", &[filters, k[0], k[1], k[2], fan_in])?;
             let mut cfg = Conv3dConfig::new(filters, (k[0], k[1], k[2]))
                 .padding(keyed("padding", a.str("padding").and_then(padding_arg))?)
                 .activation(keyed(

@@ -179,14 +179,16 @@ impl CellCore {
         config.validate()?;
         let (i, h, gw) = (config.input_size, config.units, config.gate_width());
         let mut params = Params::new();
-        let w_ih = params.add(&format!("weight_ih{suffix}"), &[gw, i]);
-        let w_hh = params.add(&format!("weight_hh{suffix}"), &[gw, h]);
+        let w_ih = params.try_add(&format!("weight_ih{suffix}"), &[gw, i])?;
+        let w_hh = params.try_add(&format!("weight_hh{suffix}"), &[gw, h])?;
         let b_ih = config
             .use_bias
-            .then(|| params.add(&format!("bias_ih{suffix}"), &[gw]));
+            .then(|| params.try_add(&format!("bias_ih{suffix}"), &[gw]))
+            .transpose()?;
         let b_hh = config
             .has_bias_hh()
-            .then(|| params.add(&format!("bias_hh{suffix}"), &[gw]));
+            .then(|| params.try_add(&format!("bias_hh{suffix}"), &[gw]))
+            .transpose()?;
         config
             .kernel_initializer
             .fill(params.value_mut(w_ih), gw, i, h, rng);
