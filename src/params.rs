@@ -69,7 +69,7 @@ impl Params {
             })?;
         let no_memory = |_| {
             Error::invalid(
-                "parameter memory",
+                "model size",
                 format!(
                     "not enough memory for {name} {shape:?}: {len} parameters need {} bytes \
                      with their gradients",

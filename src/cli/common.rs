@@ -126,7 +126,7 @@ pub fn predict_all(
         tail = y.shape().get(1..).unwrap_or(&[]).to_vec();
         out.try_reserve(y.len()).map_err(|_| {
             Error::invalid(
-                "memory",
+                "outputs",
                 format!("not enough memory to hold the outputs of {n} samples"),
             )
         })?;
