@@ -76,6 +76,9 @@ const TOKEN_ROWS_MAX_VOCAB_SHARE: usize = 4;
 struct Cache {
     shape: Vec<usize>,
     ids: Vec<usize>,
+    /// Whether the last backward pass added into the rows of `ids` only
+    /// (and not a whole table's gradient).
+    rows_only: bool,
 }
 
 /// Keras's `Embedding` layer (PyTorch's `nn.Embedding`).
@@ -246,6 +249,7 @@ impl Layer for Embedding {
             self.cache = Some(Cache {
                 shape: x.shape().to_vec(),
                 ids,
+                rows_only: false,
             });
         }
         Ok(Flow { x: y, mask })
@@ -264,7 +268,11 @@ impl Layer for Embedding {
             let g = self.params.grad_mut(self.weight);
             scatter_add_rows(g, d, &cache.ids, d_output.data(), d);
         }
-        Ok(Tensor::zeros(&cache.shape))
+        let shape = cache.shape.clone();
+        if let Some(c) = &mut self.cache {
+            c.rows_only = true;
+        }
+        Ok(Tensor::zeros(&shape))
     }
 
     fn token_rows(&self, input: &Tensor) -> Option<TokenRows> {
@@ -289,7 +297,26 @@ impl Layer for Embedding {
             let g = self.params.grad_mut(self.weight);
             g.iter_mut().zip(d_table.data()).for_each(|(g, d)| *g += d);
         }
-        Ok(Tensor::zeros(&cache.shape))
+        let shape = cache.shape.clone();
+        if let Some(c) = &mut self.cache {
+            c.rows_only = false;
+        }
+        Ok(Tensor::zeros(&shape))
+    }
+
+    /// Only the rows of the last backward pass's ids when it scattered into
+    /// them: the rest of the table is as it was, zero (B's table is 2.56M
+    /// values, its batch's rows at most 327,680).
+    fn grads_finite(&self) -> bool {
+        let slot = &self.params.slots()[self.weight];
+        if !slot.trainable {
+            return true;
+        }
+        let (g, d) = (&self.params.grads[slot.range()], self.output_dim);
+        match &self.cache {
+            Some(c) if c.rows_only => crate::kernels::finite::rows_finite(g, d, &c.ids),
+            _ => crate::kernels::finite::all_finite(g),
+        }
     }
 
     fn params(&self) -> Vec<&Params> {
@@ -368,6 +395,37 @@ mod tests {
         e.backward(up.clone()).unwrap();
         e.backward(up).unwrap();
         assert_eq!(&e.params()[0].grad(0)[6..9], &[3.0, 5.0, 7.0]);
+    }
+
+    #[test]
+    fn finite_check_reads_the_scattered_rows_or_the_whole_table() {
+        let mut e = layer(false);
+        let x = Tensor::from_vec(&[1, 2], vec![2.0, 5.0]).unwrap();
+        e.forward(Flow::new(x), true).unwrap();
+        assert!(e.grads_finite());
+        let up = Tensor::from_vec(&[1, 2, 3], vec![1.0, f32::MAX, 1.0, 0.5, 0.5, 0.5]).unwrap();
+        e.backward(up.clone()).unwrap();
+        assert!(e.grads_finite());
+        // Row 2 sums to infinity: found.
+        e.backward(up.clone()).unwrap();
+        assert!(!e.grads_finite());
+        // Untouched rows are taken to be zero, as a step leaves them...
+        e.params.grads.fill(0.0);
+        e.backward(Tensor::zeros(&[1, 2, 3])).unwrap();
+        e.params.grads[1] = f32::NAN;
+        assert!(e.grads_finite(), "row 0 was not scattered into");
+        e.params.grads[16] = f32::NAN;
+        assert!(!e.grads_finite(), "row 5 was");
+        // ...but after a forward without backward, or a table gradient, all are read.
+        e.params.grads[16] = 0.0;
+        let x = Tensor::from_vec(&[1, 2], vec![2.0, 5.0]).unwrap();
+        e.forward(Flow::new(x), true).unwrap();
+        assert!(!e.grads_finite());
+        e.params.grads[1] = 0.0;
+        let mut table = Tensor::zeros(&[7, 3]);
+        table.data_mut()[0] = f32::INFINITY;
+        e.backward_table(table).unwrap();
+        assert!(!e.grads_finite());
     }
 
     #[test]

@@ -37,7 +37,7 @@
 //! # }
 //! ```
 
-use super::clip::{clip_grad_norm, clip_grad_value, grads_finite};
+use super::clip::{clip_grad_norm, clip_grad_value};
 use super::loss::Loss;
 use super::optim::Optimizer;
 use crate::model::Sequential;
@@ -151,7 +151,7 @@ pub fn train_step(
         });
     }
     model.backward_head(d_pred, skip)?;
-    if !grads_finite(&model.params_mut()) {
+    if !model.grads_finite() {
         return Err(Error::NonFinite {
             step,
             message: format!("{} (loss {loss})", first_bad_grad(model)),
