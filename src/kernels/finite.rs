@@ -12,10 +12,12 @@ const PARALLEL_MIN: usize = 1 << 18;
 /// Bits of a float without its sign; NaN and infinities have all exponent
 /// bits set, so they compare at or above [`INF_BITS`].
 const ABS_MASK: u32 = 0x7fff_ffff;
-const INF_BITS: u32 = 0x7f80_0000;
+pub(crate) const INF_BITS: u32 = 0x7f80_0000;
 
+/// The largest `bits & ABS_MASK` of `v` (0 when empty), inlined into the
+/// caller: for a kernel that checks what it just wrote.
 #[inline(always)]
-fn max_abs_bits_imp(v: &[f32]) -> u32 {
+pub(crate) fn max_abs_bits_inline(v: &[f32]) -> u32 {
     let mut acc = [0u32; 16];
     let mut chunks = v.chunks_exact(16);
     for c in &mut chunks {
@@ -28,43 +30,9 @@ fn max_abs_bits_imp(v: &[f32]) -> u32 {
 }
 
 super::simd::multiversion!(
-    /// The largest `bits & ABS_MASK` of `v` (0 when empty); see [`max_abs_bits_imp`].
-    fn max_abs_bits(v: &[f32]) -> u32 => max_abs_bits_imp
+    /// The largest `bits & ABS_MASK` of `v` (0 when empty); see [`max_abs_bits_inline`].
+    fn max_abs_bits(v: &[f32]) -> u32 => max_abs_bits_inline
 );
-
-#[inline(always)]
-fn rows_max_abs_bits_imp(table: &[f32], width: usize, ids: &[usize]) -> u32 {
-    ids.iter()
-        .map(|&i| max_abs_bits_imp(&table[i * width..(i + 1) * width]))
-        .max()
-        .unwrap_or(0)
-}
-
-super::simd::multiversion!(
-    /// [`max_abs_bits`] over the rows `ids` of a table of rows of `width`.
-    fn rows_max_abs_bits(table: &[f32], width: usize, ids: &[usize]) -> u32 => rows_max_abs_bits_imp
-);
-
-/// True when no value in the rows `ids` of `table` (rows of `width` values)
-/// is NaN or infinite: an embedding's gradient after a scatter into those
-/// rows only.
-///
-/// # Panics
-/// If an id addresses a row outside `table` (callers pass checked ids).
-pub fn rows_finite(table: &[f32], width: usize, ids: &[usize]) -> bool {
-    let t = threads().min(ids.len() * width / PARALLEL_MIN).max(1);
-    if t < 2 {
-        return rows_max_abs_bits(table, width, ids) < INF_BITS;
-    }
-    let part = ids.len().div_ceil(t);
-    let mut maxima = vec![0u32; t];
-    rayon::in_place_scope(|s| {
-        for (m, c) in maxima.iter_mut().zip(ids.chunks(part)) {
-            s.spawn(move |_| *m = rows_max_abs_bits(table, width, c));
-        }
-    });
-    maxima.into_iter().all(|m| m < INF_BITS)
-}
 
 /// True when no value of `v` is NaN or infinite.
 pub fn all_finite(v: &[f32]) -> bool {
@@ -110,25 +78,5 @@ mod tests {
         }
         crate::kernels::gemm::set_threads(1);
         crate::kernels::simd::set_simd_enabled(true);
-    }
-
-    #[test]
-    fn rows_finite_reads_exactly_the_rows_given() {
-        let (rows, width) = (5000, 100);
-        let mut table = vec![1.5f32; rows * width];
-        let ids: Vec<usize> = (0..rows).step_by(2).chain([3, 3]).collect();
-        for t in [1, 2, 3] {
-            crate::kernels::gemm::set_threads(t);
-            assert!(rows_finite(&table, width, &ids) && rows_finite(&table, width, &[]));
-            table[7 * width + 99] = f32::NAN; // row 7: not given
-            assert!(rows_finite(&table, width, &ids), "threads {t}");
-            table[3 * width] = f32::NEG_INFINITY; // row 3: given
-            assert!(!rows_finite(&table, width, &ids), "threads {t}");
-            table[3 * width] = 1.5;
-            table[4998 * width + 50] = f32::INFINITY; // the last row given
-            assert!(!rows_finite(&table, width, &ids), "threads {t}");
-            table[4998 * width + 50] = 1.5;
-        }
-        crate::kernels::gemm::set_threads(1);
     }
 }

@@ -170,8 +170,8 @@ pub trait Layer: Send + std::fmt::Debug {
     /// True when no trainable gradient of the layer is NaN or infinite,
     /// provided the gradients were zero before the last backward pass (as in
     /// [`train_step`](crate::train::step::train_step)): a layer may then
-    /// check only what that pass wrote (an [`Embedding`] the rows of the ids
-    /// it saw, a few percent of a large table).
+    /// check only what that pass wrote (an [`Embedding`] checks its rows as
+    /// the scatter writes them, with no second pass over a large table).
     fn grads_finite(&self) -> bool {
         self.params().iter().all(|p| p.grads_finite())
     }
