@@ -1,8 +1,7 @@
 //! The benchmark configurations of `bench/` (A, B, B-GRU, B-RNN, C, D, E) and the
-//! code that times them: a training step (the library's one
-//! [`train_step`](crate::train::step::train_step): forward, loss, finite
-//! checks, backward, Adam lr 1e-3) and inference (forward only), after
-//! warm-up, as the median of repeated runs.
+//! code that times them: a training step (the library's one [`train_step`]:
+//! forward, loss, finite checks, backward, Adam lr 1e-3) and inference
+//! (forward only), after warm-up, as the median of repeated runs.
 //!
 //! The same configurations are run in PyTorch by `bench/pytorch_compare.py`; the
 //! `gated bench` subcommand prints these results as a table or as JSON.

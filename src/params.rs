@@ -163,6 +163,14 @@ impl Params {
         rayon::join(|| lo.fill(0.0), || hi.fill(0.0));
     }
 
+    /// True when no gradient of a trainable slot is NaN or infinite.
+    pub fn grads_finite(&self) -> bool {
+        self.slots
+            .iter()
+            .filter(|s| s.trainable)
+            .all(|s| crate::kernels::finite::all_finite(&self.grads[s.range()]))
+    }
+
     /// Copies `data` into slot `name`, checking its shape.
     pub fn set(&mut self, name: &str, shape: &[usize], data: &[f32]) -> Result<()> {
         let id = self.find(name).ok_or_else(|| {

@@ -12,10 +12,12 @@ const PARALLEL_MIN: usize = 1 << 18;
 /// Bits of a float without its sign; NaN and infinities have all exponent
 /// bits set, so they compare at or above [`INF_BITS`].
 const ABS_MASK: u32 = 0x7fff_ffff;
-const INF_BITS: u32 = 0x7f80_0000;
+pub(crate) const INF_BITS: u32 = 0x7f80_0000;
 
+/// The largest `bits & ABS_MASK` of `v` (0 when empty), inlined into the
+/// caller: for a kernel that checks what it just wrote.
 #[inline(always)]
-fn max_abs_bits_imp(v: &[f32]) -> u32 {
+pub(crate) fn max_abs_bits_inline(v: &[f32]) -> u32 {
     let mut acc = [0u32; 16];
     let mut chunks = v.chunks_exact(16);
     for c in &mut chunks {
@@ -28,8 +30,8 @@ fn max_abs_bits_imp(v: &[f32]) -> u32 {
 }
 
 super::simd::multiversion!(
-    /// The largest `bits & ABS_MASK` of `v` (0 when empty); see [`max_abs_bits_imp`].
-    fn max_abs_bits(v: &[f32]) -> u32 => max_abs_bits_imp
+    /// The largest `bits & ABS_MASK` of `v` (0 when empty); see [`max_abs_bits_inline`].
+    fn max_abs_bits(v: &[f32]) -> u32 => max_abs_bits_inline
 );
 
 /// True when no value of `v` is NaN or infinite.

@@ -4,6 +4,7 @@
 //! 10 MB), so each copy waits on memory: rows a few ids ahead are
 //! prefetched, and large copies are shared between two threads.
 
+use super::finite::{max_abs_bits_inline, INF_BITS};
 use super::gemm::threads;
 
 /// Below this many copied or summed values the work stays on one thread.
@@ -108,7 +109,10 @@ fn gather_into<T: Send>(
 
 /// `table[ids[r]] += rows[r]` for rows of `width` values `ld_rows` floats
 /// apart, in row order (so the same sums for any thread count: two threads
-/// split the columns).
+/// split the columns). Returns whether every value it wrote is finite: each
+/// row is checked right after its sum, while in L1, and a NaN or infinity
+/// stays one under later sums, so this is exact for the final rows (an
+/// embedding's gradient needs no second pass to be checked).
 ///
 /// # Panics
 /// If an id is out of the table (callers check ids first).
@@ -118,7 +122,7 @@ pub(crate) fn scatter_add_rows(
     ids: &[usize],
     rows: &[f32],
     ld_rows: usize,
-) {
+) -> bool {
     // Rows are `width` values each; the last one needs no padding after it.
     let whole_rows = match rows.len().checked_sub(width) {
         Some(rest) => rest / ld_rows.max(1) + 1,
@@ -131,16 +135,16 @@ pub(crate) fn scatter_add_rows(
             .map(move |row| &row[cols.clone()])
     };
     if threads() < 2 || n * width < PARALLEL_MIN || width < 32 {
+        let mut max = 0;
         for (r, (row, &v)) in rows_of(0..width).zip(ids).enumerate() {
             if let Some(&next) = ids.get(r + AHEAD) {
                 prefetch_span(table.as_ptr().wrapping_add(next * width), width);
             }
-            table[v * width..][..width]
-                .iter_mut()
-                .zip(row)
-                .for_each(|(t, x)| *t += x);
+            let dst = &mut table[v * width..][..width];
+            dst.iter_mut().zip(row).for_each(|(t, x)| *t += x);
+            max = max.max(max_abs_bits_inline(dst));
         }
-        return;
+        return max < INF_BITS;
     }
     assert!(
         ids[..n].iter().all(|&v| (v + 1) * width <= table.len()),
@@ -151,6 +155,7 @@ pub(crate) fn scatter_add_rows(
     let base = TablePtr(table.as_mut_ptr());
     let add = |cols: std::ops::Range<usize>| {
         let w = cols.len();
+        let mut max = 0;
         for (r, (row, &v)) in rows_of(cols.clone()).zip(ids).enumerate() {
             if let Some(&next) = ids.get(r + AHEAD) {
                 prefetch_span(base.at(next * width + cols.start), w);
@@ -160,9 +165,12 @@ pub(crate) fn scatter_add_rows(
             // slices of the two threads never overlap.
             let dst = unsafe { std::slice::from_raw_parts_mut(base.at(v * width + cols.start), w) };
             dst.iter_mut().zip(row).for_each(|(t, x)| *t += x);
+            max = max.max(max_abs_bits_inline(dst));
         }
+        max
     };
-    rayon::join(|| add(0..mid), || add(mid..width));
+    let (lo, hi) = rayon::join(|| add(0..mid), || add(mid..width));
+    lo.max(hi) < INF_BITS
 }
 
 /// The table both column halves of [`scatter_add_rows`] write to, each
@@ -219,6 +227,26 @@ mod tests {
             }
         }
         assert!(gather_rows_new(&table, 0, &ids).is_empty());
+        // The finite flag, on both paths: one huge value twice overflows.
+        for t in [1, 2] {
+            set_threads(t);
+            let mut summed = table.clone();
+            assert!(scatter_add_rows(&mut summed, width, &ids, &rows, width));
+            let mut big = rows.clone();
+            big[5 * width + 999] = f32::MAX;
+            let again = (6..n).find(|&r| ids[r] == ids[5]).unwrap();
+            big[again * width + 999] = f32::MAX; // the same id
+            let mut summed = table.clone();
+            assert!(!scatter_add_rows(&mut summed, width, &ids, &big, width));
+            assert!(!scatter_add_rows(
+                &mut summed[..width],
+                width,
+                &[0],
+                &[f32::NAN; 1003],
+                width
+            ));
+        }
+        set_threads(1);
         assert!(gather_rows_new(&table, width, &[]).is_empty());
         let summed = &runs[0].1;
         for v in 0..vocab {

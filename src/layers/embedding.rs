@@ -76,6 +76,9 @@ const TOKEN_ROWS_MAX_VOCAB_SHARE: usize = 4;
 struct Cache {
     shape: Vec<usize>,
     ids: Vec<usize>,
+    /// After a backward pass that added into the rows of `ids` only (not a
+    /// whole table's gradient): whether every value it wrote is finite.
+    scattered_finite: Option<bool>,
 }
 
 /// Keras's `Embedding` layer (PyTorch's `nn.Embedding`).
@@ -246,6 +249,7 @@ impl Layer for Embedding {
             self.cache = Some(Cache {
                 shape: x.shape().to_vec(),
                 ids,
+                scattered_finite: None,
             });
         }
         Ok(Flow { x: y, mask })
@@ -260,11 +264,16 @@ impl Layer for Embedding {
         let mut out_shape = cache.shape.clone();
         out_shape.push(d);
         check_d_output(&self.name, "Embedding", &out_shape, &d_output)?;
+        let mut finite = true;
         if self.params.slots()[self.weight].trainable {
             let g = self.params.grad_mut(self.weight);
-            scatter_add_rows(g, d, &cache.ids, d_output.data(), d);
+            finite = scatter_add_rows(g, d, &cache.ids, d_output.data(), d);
         }
-        Ok(Tensor::zeros(&cache.shape))
+        let shape = cache.shape.clone();
+        if let Some(c) = &mut self.cache {
+            c.scattered_finite = Some(finite);
+        }
+        Ok(Tensor::zeros(&shape))
     }
 
     fn token_rows(&self, input: &Tensor) -> Option<TokenRows> {
@@ -289,7 +298,26 @@ impl Layer for Embedding {
             let g = self.params.grad_mut(self.weight);
             g.iter_mut().zip(d_table.data()).for_each(|(g, d)| *g += d);
         }
-        Ok(Tensor::zeros(&cache.shape))
+        let shape = cache.shape.clone();
+        if let Some(c) = &mut self.cache {
+            c.scattered_finite = None;
+        }
+        Ok(Tensor::zeros(&shape))
+    }
+
+    /// After a backward pass that scattered into the rows of its ids, what
+    /// the scatter saw as it wrote them: the rest of the table is as it was,
+    /// zero (B's table is 2.56M values; no second pass over it). Otherwise
+    /// the whole table is read.
+    fn grads_finite(&self) -> bool {
+        let slot = &self.params.slots()[self.weight];
+        if !slot.trainable {
+            return true;
+        }
+        match self.cache.as_ref().and_then(|c| c.scattered_finite) {
+            Some(finite) => finite,
+            None => crate::kernels::finite::all_finite(&self.params.grads[slot.range()]),
+        }
     }
 
     fn params(&self) -> Vec<&Params> {
@@ -368,6 +396,40 @@ mod tests {
         e.backward(up.clone()).unwrap();
         e.backward(up).unwrap();
         assert_eq!(&e.params()[0].grad(0)[6..9], &[3.0, 5.0, 7.0]);
+    }
+
+    #[test]
+    fn finite_check_is_what_the_scatter_wrote_or_the_whole_table() {
+        let mut e = layer(false);
+        let x = Tensor::from_vec(&[1, 2], vec![2.0, 5.0]).unwrap();
+        e.forward(Flow::new(x), true).unwrap();
+        assert!(e.grads_finite());
+        let up = Tensor::from_vec(&[1, 2, 3], vec![1.0, f32::MAX, 1.0, 0.5, 0.5, 0.5]).unwrap();
+        e.backward(up.clone()).unwrap();
+        assert!(e.grads_finite());
+        // Row 2 sums to infinity: found.
+        e.backward(up).unwrap();
+        assert!(!e.grads_finite());
+        let nan = Tensor::from_vec(&[1, 2, 3], vec![0.0, 0.0, 0.0, 0.0, f32::NAN, 0.0]).unwrap();
+        e.params.grads.fill(0.0);
+        e.backward(nan).unwrap();
+        assert!(!e.grads_finite(), "a NaN scattered into row 5");
+        // Rows the scatter did not write are taken to be zero, as a step
+        // leaves them...
+        e.params.grads.fill(0.0);
+        e.backward(Tensor::zeros(&[1, 2, 3])).unwrap();
+        e.params.grads[1] = f32::NAN;
+        assert!(e.grads_finite(), "row 0 was not scattered into");
+        // ...but after a forward without backward, or a table gradient, all are read.
+        let x = Tensor::from_vec(&[1, 2], vec![2.0, 5.0]).unwrap();
+        e.forward(Flow::new(x), true).unwrap();
+        assert!(!e.grads_finite());
+        e.params.grads[1] = 0.0;
+        assert!(e.grads_finite());
+        let mut table = Tensor::zeros(&[7, 3]);
+        table.data_mut()[0] = f32::INFINITY;
+        e.backward_table(table).unwrap();
+        assert!(!e.grads_finite());
     }
 
     #[test]

@@ -167,6 +167,14 @@ pub trait Layer: Send + std::fmt::Debug {
             ),
         ))
     }
+    /// True when no trainable gradient of the layer is NaN or infinite,
+    /// provided the gradients were zero before the last backward pass (as in
+    /// [`train_step`](crate::train::step::train_step)): a layer may then
+    /// check only what that pass wrote (an [`Embedding`] checks its rows as
+    /// the scatter writes them, with no second pass over a large table).
+    fn grads_finite(&self) -> bool {
+        self.params().iter().all(|p| p.grads_finite())
+    }
     /// For an `Activation` layer, its function; `None` for every other layer.
     /// Lets a model fuse a final softmax or sigmoid into the loss.
     fn activation_kind(&self) -> Option<ActivationKind> {

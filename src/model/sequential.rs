@@ -308,6 +308,13 @@ impl Sequential {
             .collect()
     }
 
+    /// True when no trainable gradient is NaN or infinite, the gradients
+    /// having been zero before the last backward pass (see
+    /// [`Layer::grads_finite`]).
+    pub fn grads_finite(&self) -> bool {
+        self.layers.iter().all(|l| l.grads_finite())
+    }
+
     /// Sets every gradient to zero.
     pub fn zero_grad(&mut self) {
         crate::threads::in_pool(|| self.params_mut().into_iter().for_each(Params::zero_grad));

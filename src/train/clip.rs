@@ -70,12 +70,7 @@ pub fn clip_grad_value(groups: &mut [&mut Params], clip: f32) -> Result<()> {
 
 /// True when every trainable gradient is finite (no NaN or infinity).
 pub fn grads_finite(groups: &[&mut Params]) -> bool {
-    groups.iter().all(|p| {
-        p.slots()
-            .iter()
-            .filter(|s| s.trainable)
-            .all(|s| crate::kernels::finite::all_finite(&p.grads[s.range()]))
-    })
+    groups.iter().all(|p| p.grads_finite())
 }
 
 #[cfg(test)]

@@ -727,10 +727,10 @@ pub fn fit(
 /// with `restore_best_weights` a resumed run only knows the best weights it
 /// has seen itself.
 ///
-/// Each step is [`train_step`](super::step::train_step): forward in training
-/// mode, loss, backward, check that the loss and every gradient are finite
-/// (else [`Error::NonFinite`] naming the step, before the weights change),
-/// clip, update.
+/// Each step is [`train_step`]: forward in training mode, loss, backward,
+/// check that the loss and every gradient are finite (else
+/// [`Error::NonFinite`] naming the step, before the weights change), clip,
+/// update.
 pub fn fit_from(
     model: &mut Sequential,
     optimizer: &mut Optimizer,

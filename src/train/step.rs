@@ -37,7 +37,7 @@
 //! # }
 //! ```
 
-use super::clip::{clip_grad_norm, clip_grad_value, grads_finite};
+use super::clip::{clip_grad_norm, clip_grad_value};
 use super::loss::Loss;
 use super::optim::Optimizer;
 use crate::model::Sequential;
@@ -64,8 +64,9 @@ impl Clip {
     }
 }
 
-/// What a step minimises: a loss on the model's output.
-pub trait Objective {
+/// What a step minimises: a loss on the model's output. `Sync` so that the
+/// step can run on a worker thread of the pool.
+pub trait Objective: Sync {
     /// Whether the model's last layer is left out of the forward and
     /// backward passes, being fused into the loss (see
     /// [`Sequential::loss_head`]). False unless said otherwise.
@@ -79,7 +80,7 @@ pub trait Objective {
 
 /// Any function of the prediction returning the loss and its gradient is an
 /// objective (the demo's masked Reber loss, the benchmark's sum).
-impl<F: Fn(&Tensor) -> Result<(f32, Tensor)>> Objective for F {
+impl<F: Fn(&Tensor) -> Result<(f32, Tensor)> + Sync> Objective for F {
     fn loss(&self, pred: &Tensor) -> Result<(f32, Tensor)> {
         self(pred)
     }
@@ -133,7 +134,24 @@ pub struct StepOutput {
 
 /// One optimisation step of `model` on the batch `x` (see the [module
 /// docs](self)); `step` (1-based) names the step in a non-finite error.
+///
+/// The whole step runs on one worker of the thread pool
+/// ([`in_pool`](crate::threads::in_pool)), so that its parallel regions (the
+/// passes, the finite check, the update) start from a worker rather than
+/// handing each over from the calling thread.
 pub fn train_step(
+    model: &mut Sequential,
+    optimizer: &mut Optimizer,
+    x: Tensor,
+    objective: &dyn Objective,
+    clip: Clip,
+    step: u64,
+) -> Result<StepOutput> {
+    crate::threads::in_pool(|| step_here(model, optimizer, x, objective, clip, step))
+}
+
+/// [`train_step`] on the calling thread.
+fn step_here(
     model: &mut Sequential,
     optimizer: &mut Optimizer,
     x: Tensor,
@@ -151,7 +169,7 @@ pub fn train_step(
         });
     }
     model.backward_head(d_pred, skip)?;
-    if !grads_finite(&model.params_mut()) {
+    if !model.grads_finite() {
         return Err(Error::NonFinite {
             step,
             message: format!("{} (loss {loss})", first_bad_grad(model)),
