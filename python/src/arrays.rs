@@ -34,10 +34,11 @@ pub fn tensor_from(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Tensor> {
         .extract()
         .map_err(|e| PyValueError::new_err(format!("{what}: not an array of numbers ({e})")))?;
     let shape = arr.shape().to_vec();
+    // `as_slice` also accepts Fortran order, whose memory order is not the
+    // tensor's; other layouts are copied in logical (C) order.
     let data = match arr.as_slice() {
-        Ok(s) => s.to_vec(),
-        // Strided views: copied in logical (C) order.
-        Err(_) => arr.as_array().iter().copied().collect(),
+        Ok(s) if arr.is_c_contiguous() => s.to_vec(),
+        _ => arr.as_array().iter().copied().collect(),
     };
     Tensor::from_vec(&shape, data).map_err(crate::errors::value)
 }

@@ -3,6 +3,7 @@
 
 use gated::train::options::FitOptions;
 use gated::train::{FitHooks, History, Verbosity};
+use gated::Tensor;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -54,7 +55,7 @@ pub struct FitArgs {
     pub seed: u64,
     pub verbose: i64,
     pub validation_split: f64,
-    pub has_validation_data: bool,
+    pub validation_data: Option<(Tensor, Tensor)>,
     pub lr_schedule: Option<String>,
     pub clipnorm: Option<f32>,
     pub clipvalue: Option<f32>,
@@ -65,31 +66,21 @@ pub struct FitArgs {
 }
 
 impl FitArgs {
-    pub fn options(&self) -> PyResult<FitOptions> {
-        if self.has_validation_data && self.validation_split != 0.0 {
-            return Err(PyValueError::new_err(
-                "invalid validation_split: give validation_split or validation_data, not both",
-            ));
-        }
-        // With validation data, early stopping watches val_loss by default,
-        // as with a split.
-        let monitor = match (&self.monitor, self.early_stopping_patience) {
-            (None, Some(_)) if self.has_validation_data => Some("val_loss".to_string()),
-            (m, _) => m.clone(),
-        };
+    pub fn options(self) -> PyResult<FitOptions> {
         Ok(FitOptions {
             epochs: Some(self.epochs),
             batch_size: Some(self.batch_size),
             no_shuffle: !self.shuffle,
-            metrics: self.metrics.clone(),
+            metrics: self.metrics,
             seed: self.seed,
             verbosity: verbosity(self.verbose)?,
             validation_split: Some(self.validation_split),
-            lr_schedule: self.lr_schedule.clone(),
+            validation_data: self.validation_data,
+            lr_schedule: self.lr_schedule,
             clipnorm: self.clipnorm,
             clipvalue: self.clipvalue,
             early_stopping_patience: self.early_stopping_patience,
-            monitor,
+            monitor: self.monitor,
             min_delta: self.min_delta,
             restore_best_weights: self.restore_best_weights,
         })

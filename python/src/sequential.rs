@@ -250,7 +250,7 @@ impl PySequential {
             seed,
             verbose,
             validation_split,
-            has_validation_data: validation_data.is_some(),
+            validation_data: validation_data.map(pair).transpose()?,
             lr_schedule,
             clipnorm,
             clipvalue,
@@ -262,11 +262,7 @@ impl PySequential {
         let loss = Loss::parse(loss)
             .map_err(errors::value)?
             .with_from_logits(from_logits);
-        let mut cfg = args.options()?.config(loss).map_err(errors::value)?;
-        if let Some(v) = validation_data {
-            let (xv, yv) = pair(v)?;
-            cfg = cfg.validation_data(xv, yv);
-        }
+        let cfg = args.options()?.config(loss).map_err(errors::value)?;
         let x = tensor_from(x, "x")?;
         let y = tensor_from(y, "y")?;
         let mut opt = self.optimizer_for(optimizer, lr, weight_decay)?;

@@ -178,6 +178,7 @@ fn config(a: &Args, loss: Loss) -> Result<FitConfig> {
             Verbosity::ProgressBar
         },
         validation_split: a.validation_split,
+        validation_data: None,
         lr_schedule: a.lr_schedule.clone(),
         clipnorm: a.clipnorm,
         clipvalue: a.clipvalue,

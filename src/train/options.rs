@@ -7,7 +7,7 @@ use super::loss::Loss;
 use super::optim::{Adadelta, Adagrad, Adam, AdamW, Algorithm, Optimizer, RmsProp, Sgd};
 use super::progress::Verbosity;
 use super::schedule::Schedule;
-use crate::{Error, Result};
+use crate::{Error, Result, Tensor};
 
 /// The optimizer names with Keras's default hyperparameters.
 pub const OPTIMIZERS: [&str; 6] = ["sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta"];
@@ -59,6 +59,8 @@ pub struct FitOptions {
     pub verbosity: Verbosity,
     /// Fraction held out for validation; 0 means none, as in Keras.
     pub validation_split: Option<f64>,
+    /// Validation inputs and targets (Keras `validation_data`), instead of a split.
+    pub validation_data: Option<(Tensor, Tensor)>,
     /// A [`Schedule::parse`] string.
     pub lr_schedule: Option<String>,
     /// Global-norm gradient clipping.
@@ -93,8 +95,17 @@ impl FitOptions {
             .verbosity(self.verbosity);
         // Keras's validation_split=0.0 means no validation; other values must be
         // a fraction in (0, 1) (FitConfig::validate says so).
-        if let Some(f) = self.validation_split.filter(|&f| f != 0.0) {
-            cfg = cfg.validation_split(f);
+        let split = self.validation_split.filter(|&f| f != 0.0);
+        match (split, &self.validation_data) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid(
+                    "validation_split",
+                    "give validation_split or validation_data, not both",
+                ))
+            }
+            (Some(f), None) => cfg = cfg.validation_split(f),
+            (None, Some((x, y))) => cfg = cfg.validation_data(x.clone(), y.clone()),
+            (None, None) => {}
         }
         if let Some(s) = &self.lr_schedule {
             cfg = cfg.schedule(Schedule::parse(s)?);
