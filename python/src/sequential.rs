@@ -301,6 +301,7 @@ impl PySequential {
     /// Keras's `evaluate(return_dict=True)`: the loss and metrics on (x, y).
     /// `loss` and `metrics` default to those of the last `fit`.
     #[pyo3(signature = (x, y, *, loss = None, metrics = None, batch_size = 32, from_logits = false))]
+    #[allow(clippy::too_many_arguments)]
     fn evaluate<'py>(
         &mut self,
         py: Python<'py>,
