@@ -86,7 +86,8 @@ fn snapshot(model: &Sequential) -> Vec<Vec<f32>> {
 
 #[pymethods]
 impl PyCharLm {
-    /// Trains a char model on `text` (a str, or a path to a UTF-8 file) with
+    /// Trains a char model on `text` (the text itself as a str, or a
+    /// pathlib.Path / os.PathLike of a UTF-8 file) with
     /// `gated train --text`'s options and defaults; the same options and
     /// seed give the same weights. The model kept is the one `gated train
     /// --text` saves: the best by validation loss (the last without

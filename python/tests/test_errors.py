@@ -33,6 +33,13 @@ def test_shape_errors(model, data):
         model.fit(bad, y, loss="sparse_categorical_crossentropy", verbose=0)
 
 
+def test_divergence_is_a_floating_point_error(model, data):
+    x, y = data
+    # A squared error of 1e30 is past float32's range: the loss is inf.
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        model.fit(x, np.full((40, 2), 1e30), loss="mse", verbose=0)
+
+
 def test_argument_errors(model, data):
     x, y = data
     sparse = "sparse_categorical_crossentropy"
