@@ -12,17 +12,15 @@ use gated::model::{
     check_writable, load_checkpoint, save_checkpoint, save_model_dir, Checkpoint, LoadedModel,
     SaveExtras,
 };
+use gated::train::options::{optimizer_by_name, FitOptions, OPTIMIZERS};
 use gated::train::run::{read_run_file, spec_differences, write_run_file, RunIdentity};
 use gated::train::{
-    check_data, fit_from, Adadelta, Adagrad, Adam, AdamW, Algorithm, EarlyStopping, EpochRecord,
-    FitConfig, FitHooks, History, HistoryWriter, Loss, Metric, Optimizer, RmsProp, Schedule, Sgd,
-    TrainingState, Validation, Verbosity,
+    check_data, fit_from, EpochRecord, FitConfig, FitHooks, History, HistoryWriter, Loss, Metric,
+    Optimizer, TrainingState, Verbosity,
 };
 use gated::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-const OPTIMIZERS: [&str; 6] = ["sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta"];
 
 /// Train a model on arrays in .npy files (Keras's `model.fit`), or a char-level language model
 /// on a text file (char-rnn).
@@ -164,97 +162,38 @@ pub struct Args {
     pub text: super::train_text::TextArgs,
 }
 
-/// The optimizer with Keras's defaults, and `lr` when given.
-fn optimizer(name: &str, lr: Option<f64>, weight_decay: f64) -> Result<Optimizer> {
-    let mut algorithm = match name {
-        "sgd" => Algorithm::Sgd(Sgd::keras_defaults()),
-        "rmsprop" => Algorithm::RmsProp(RmsProp::keras_defaults()),
-        "adagrad" => Algorithm::Adagrad(Adagrad::keras_defaults()),
-        "adam" => Algorithm::Adam(Adam::keras_defaults()),
-        "adamw" => Algorithm::AdamW(AdamW::keras_defaults()),
-        "adadelta" => Algorithm::Adadelta(Adadelta::keras_defaults()),
-        other => return Optimizer::parse(other, lr.unwrap_or(0.001)),
-    };
-    if let Some(lr) = lr {
-        *algorithm.lr_mut() = lr;
-    }
-    if weight_decay != 0.0 {
-        match &mut algorithm {
-            Algorithm::Sgd(o) => o.weight_decay = weight_decay,
-            Algorithm::RmsProp(o) => o.weight_decay = weight_decay,
-            Algorithm::Adagrad(o) => o.weight_decay = weight_decay,
-            Algorithm::Adam(o) => o.weight_decay = weight_decay,
-            Algorithm::AdamW(o) => o.weight_decay = weight_decay,
-            Algorithm::Adadelta(o) => o.weight_decay = weight_decay,
-        }
-    }
-    Optimizer::new(algorithm)
-}
-
-/// The fit configuration the flags describe.
+/// The fit configuration the flags describe (shared with the Python binding:
+/// `gated::train::options`).
 fn config(a: &Args, loss: Loss) -> Result<FitConfig> {
-    let metrics = a
-        .metrics
-        .iter()
-        .filter(|m| !m.trim().is_empty())
-        .map(|m| Metric::parse(m))
-        .collect::<Result<Vec<_>>>()?;
-    let mut cfg = FitConfig::new(loss)
-        .epochs(a.epochs.unwrap_or(1))
-        .batch_size(a.batch_size.unwrap_or(32))
-        .shuffle(!a.no_shuffle)
-        .metrics(metrics)
-        .seed(a.seed)
-        .verbosity(if a.quiet {
+    FitOptions {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        no_shuffle: a.no_shuffle,
+        metrics: a.metrics.clone(),
+        seed: a.seed,
+        verbosity: if a.quiet {
             Verbosity::Quiet
         } else if a.plain {
             Verbosity::Plain
         } else {
             Verbosity::ProgressBar
-        });
-    // Keras's validation_split=0.0 means no validation; other values must be
-    // a fraction in (0, 1) (FitConfig::validate says so).
-    if let Some(f) = a.validation_split.filter(|&f| f != 0.0) {
-        cfg = cfg.validation_split(f);
+        },
+        validation_split: a.validation_split,
+        validation_data: None,
+        lr_schedule: a.lr_schedule.clone(),
+        clipnorm: a.clipnorm,
+        clipvalue: a.clipvalue,
+        early_stopping_patience: a.early_stopping_patience,
+        monitor: a.monitor.clone(),
+        min_delta: a.min_delta,
+        restore_best_weights: a.restore_best_weights,
     }
-    if let Some(s) = &a.lr_schedule {
-        cfg = cfg.schedule(Schedule::parse(s)?);
-    }
-    cfg.clipnorm = a.clipnorm;
-    cfg.clipvalue = a.clipvalue;
-    if let Some(patience) = a.early_stopping_patience {
-        let monitor = a.monitor.clone().unwrap_or_else(|| {
-            if cfg.validation == Validation::None {
-                "loss".into()
-            } else {
-                "val_loss".into()
-            }
-        });
-        cfg = cfg.early_stopping(
-            EarlyStopping::new(patience)
-                .monitor(monitor)
-                .min_delta(a.min_delta)
-                .restore_best_weights(a.restore_best_weights),
-        );
-    } else if a.restore_best_weights || a.monitor.is_some() {
-        return Err(Error::invalid(
-            "--restore-best-weights/--monitor",
-            "they configure early stopping; add --early-stopping-patience N",
-        ));
-    }
-    cfg.validate()?;
-    Ok(cfg)
+    .config(loss)
 }
 
 /// The spec text as TOML (JSON specs are converted).
 pub(super) fn spec_as_toml(text: &str, json: bool, path: &Path) -> Result<String> {
-    if !json {
-        return Ok(text.to_string());
-    }
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Error::file(path, e.to_string()))?;
-    toml::to_string_pretty(&value)
-        .map_err(|e| Error::file(path, format!("cannot be written as model.toml: {e}")))
+    gated::model::spec::spec_as_toml(text, json, path)
 }
 
 /// Creates `out` and checks that files can be written in it.
@@ -418,7 +357,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let loss = Loss::parse(required(&a.loss, "--loss")?)?.with_from_logits(a.from_logits);
     let cfg = config(&a, loss)?;
-    let mut opt = optimizer(
+    let mut opt = optimizer_by_name(
         a.optimizer.as_deref().unwrap_or("adam"),
         a.lr,
         a.weight_decay,

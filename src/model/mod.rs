@@ -3,6 +3,7 @@
 
 pub mod dir;
 mod manifest;
+mod predict;
 mod sequential;
 pub mod spec;
 mod summary;
@@ -12,6 +13,7 @@ pub use dir::{
     check_writable, load_checkpoint, load_model_dir, save_checkpoint, save_model_dir, Checkpoint,
     LoadedModel, SaveExtras,
 };
+pub use predict::predict_batched;
 pub use sequential::{InputSpec, Sequential};
 pub use summary::{format_count, format_shape};
 pub use torch::{export_torch_state_dict, load_weights, torch_state_dict};

@@ -831,3 +831,15 @@ fn build_layer(
 pub fn spec_path(dir: &Path) -> PathBuf {
     dir.join("model.toml")
 }
+
+/// The spec text as TOML, for `model.toml` (JSON specs are converted); `path`
+/// names the source in errors.
+pub fn spec_as_toml(text: &str, json: bool, path: &Path) -> Result<String> {
+    if !json {
+        return Ok(text.to_string());
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::file(path, e.to_string()))?;
+    toml::to_string_pretty(&value)
+        .map_err(|e| Error::file(path, format!("cannot be written as model.toml: {e}")))
+}

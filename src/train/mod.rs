@@ -37,6 +37,7 @@ pub mod fit;
 pub mod loss;
 pub mod metrics;
 pub mod optim;
+pub mod options;
 pub mod progress;
 pub mod run;
 pub mod schedule;
