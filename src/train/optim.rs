@@ -307,9 +307,23 @@ pub enum Algorithm {
 }
 
 /// The names [`Optimizer::parse`] accepts.
-pub const OPTIMIZER_NAMES: &[&str] = &["sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta"];
+pub const OPTIMIZER_NAMES: [&str; 6] = ["sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta"];
 
 impl Algorithm {
+    /// The algorithm called `name` (one of [`OPTIMIZER_NAMES`], case and
+    /// surrounding spaces ignored) with Keras's default hyperparameters.
+    pub fn keras_defaults(name: &str) -> Option<Self> {
+        Some(match name.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Algorithm::Sgd(Sgd::keras_defaults()),
+            "rmsprop" => Algorithm::RmsProp(RmsProp::keras_defaults()),
+            "adagrad" => Algorithm::Adagrad(Adagrad::keras_defaults()),
+            "adam" => Algorithm::Adam(Adam::keras_defaults()),
+            "adamw" => Algorithm::AdamW(AdamW::keras_defaults()),
+            "adadelta" => Algorithm::Adadelta(Adadelta::keras_defaults()),
+            _ => return None,
+        })
+    }
+
     /// The lowercase name (`sgd`, `rmsprop`, `adagrad`, `adam`, `adamw`, `adadelta`).
     pub fn name(&self) -> &'static str {
         match self {
@@ -504,22 +518,14 @@ impl Optimizer {
     /// `adadelta`; case ignored) with learning rate `lr` and Keras's defaults for
     /// every other hyperparameter, as `model.compile(optimizer=...)` gives.
     pub fn parse(name: &str, lr: f64) -> Result<Self> {
-        let mut algorithm = match name.trim().to_ascii_lowercase().as_str() {
-            "sgd" => Algorithm::Sgd(Sgd::keras_defaults()),
-            "rmsprop" => Algorithm::RmsProp(RmsProp::keras_defaults()),
-            "adagrad" => Algorithm::Adagrad(Adagrad::keras_defaults()),
-            "adam" => Algorithm::Adam(Adam::keras_defaults()),
-            "adamw" => Algorithm::AdamW(AdamW::keras_defaults()),
-            "adadelta" => Algorithm::Adadelta(Adadelta::keras_defaults()),
-            _ => {
-                return Err(Error::invalid(
-                    "optimizer",
-                    format!(
-                        "unknown optimizer {name:?}; known: {}",
-                        OPTIMIZER_NAMES.join(", ")
-                    ),
-                ))
-            }
+        let Some(mut algorithm) = Algorithm::keras_defaults(name) else {
+            return Err(Error::invalid(
+                "optimizer",
+                format!(
+                    "unknown optimizer {name:?}; known: {}",
+                    OPTIMIZER_NAMES.join(", ")
+                ),
+            ));
         };
         *algorithm.lr_mut() = lr;
         Optimizer::new(algorithm)

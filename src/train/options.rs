@@ -4,26 +4,20 @@
 
 use super::fit::{EarlyStopping, FitConfig, Metric, Validation};
 use super::loss::Loss;
-use super::optim::{Adadelta, Adagrad, Adam, AdamW, Algorithm, Optimizer, RmsProp, Sgd};
+use super::optim::{Algorithm, Optimizer};
 use super::progress::Verbosity;
 use super::schedule::Schedule;
 use crate::{Error, Result, Tensor};
 
 /// The optimizer names with Keras's default hyperparameters.
-pub const OPTIMIZERS: [&str; 6] = ["sgd", "rmsprop", "adagrad", "adam", "adamw", "adadelta"];
+pub const OPTIMIZERS: [&str; 6] = super::optim::OPTIMIZER_NAMES;
 
 /// The optimizer `name` with Keras's defaults, `lr` when given, and L2
 /// `weight_decay` (decoupled for adamw) when not zero. Other names go to
 /// [`Optimizer::parse`].
 pub fn optimizer_by_name(name: &str, lr: Option<f64>, weight_decay: f64) -> Result<Optimizer> {
-    let mut algorithm = match name.trim().to_ascii_lowercase().as_str() {
-        "sgd" => Algorithm::Sgd(Sgd::keras_defaults()),
-        "rmsprop" => Algorithm::RmsProp(RmsProp::keras_defaults()),
-        "adagrad" => Algorithm::Adagrad(Adagrad::keras_defaults()),
-        "adam" => Algorithm::Adam(Adam::keras_defaults()),
-        "adamw" => Algorithm::AdamW(AdamW::keras_defaults()),
-        "adadelta" => Algorithm::Adadelta(Adadelta::keras_defaults()),
-        _ => return Optimizer::parse(name, lr.unwrap_or(0.001)),
+    let Some(mut algorithm) = Algorithm::keras_defaults(name) else {
+        return Optimizer::parse(name, lr.unwrap_or(0.001));
     };
     if let Some(lr) = lr {
         *algorithm.lr_mut() = lr;
